@@ -1,0 +1,3 @@
+from amphora.cli import app
+
+app()

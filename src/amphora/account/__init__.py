@@ -1,0 +1,1 @@
+"""Accounts: users, sessions, API tokens, verification, password reset, secondary emails."""

@@ -1,0 +1,74 @@
+"""Who is calling: bearer-token authentication and the checks every private route reuses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import update
+
+from amphora.account import service
+from amphora.account.errors import MissingScope, SessionRequired
+from amphora.account.schemas import Scope
+from amphora.account.service import Authenticated
+from amphora.deps import RuntimeDep, SessionDep
+from amphora.kit.clock import utcnow
+from amphora.kit.errors import Forbidden, Unauthorized
+from amphora.models import AccessToken
+
+_bearer = HTTPBearer(auto_error=False, description="A login session or a personal API token.")
+LAST_USED_RESOLUTION = timedelta(minutes=15)
+
+
+async def current_auth(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Authenticated:
+    if credentials is None:
+        raise Unauthorized("Sign in, or send an API token as 'Authorization: Bearer …'.")
+    auth = await service.authenticate(session, secret=credentials.credentials)
+    if auth is None:
+        raise Unauthorized("This token is invalid, expired or revoked.", code="invalid_token")
+    now = utcnow()
+    last = auth.token.last_used_at
+    if last is None or now - last > LAST_USED_RESOLUTION:
+        # Its own short write, so that read-only requests stay read-only transactions.
+        async with runtime.db.session(write=True) as writer:
+            await writer.execute(
+                update(AccessToken).where(AccessToken.id == auth.token.id).values(last_used_at=now)
+            )
+    return auth
+
+
+CurrentAuth = Annotated[Authenticated, Depends(current_auth)]
+
+
+def require_scope(scope: Scope) -> Callable[[Authenticated], Coroutine[Any, Any, Authenticated]]:
+    async def check(auth: CurrentAuth) -> Authenticated:
+        if scope not in auth.scopes:
+            raise MissingScope(f"This token lacks the '{scope}' scope.")
+        return auth
+
+    return check
+
+
+async def require_session(auth: CurrentAuth) -> Authenticated:
+    if not auth.is_session:
+        raise SessionRequired
+    return auth
+
+
+async def require_superuser(auth: CurrentAuth) -> Authenticated:
+    if not auth.user.is_superuser:
+        raise Forbidden("Only administrators can do this.", code="superuser_required")
+    return auth
+
+
+Reader = Annotated[Authenticated, Depends(require_scope(Scope.read))]
+Writer = Annotated[Authenticated, Depends(require_scope(Scope.write))]
+SessionOnly = Annotated[Authenticated, Depends(require_session)]
+Superuser = Annotated[Authenticated, Depends(require_superuser)]

@@ -1,0 +1,121 @@
+"""create_app(settings) -> FastAPI: routers, health and metrics, back office, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+import amphora
+from amphora.account.router import admin_router, auth_router, users_router
+from amphora.kit.asgi import RequestMiddleware
+from amphora.kit.errors import install_error_handlers
+from amphora.kit.jobs import Jobs
+from amphora.runtime import Runtime, open_runtime
+from amphora.settings import Settings
+from amphora.web.admin import mount_admin
+from amphora.web.pages import router as pages_router
+
+logger = logging.getLogger("amphora.app")
+
+API_PREFIX = "/api/v1"
+# Routes that stream large bodies themselves (uploads) are exempt from the JSON body cap.
+UNLIMITED_BODY_PATHS: tuple[str, ...] = ()
+
+
+def create_app(
+    settings: Settings, *, run_jobs: bool | None = None, jobs: Jobs | None = None
+) -> FastAPI:
+    """``run_jobs`` defaults to the embedded mode: the job consumer runs inside this process."""
+    jobs = jobs or Jobs(settings)
+    consume = settings.embedded_jobs if run_jobs is None else run_jobs
+    runtime = open_runtime(settings, jobs)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if consume:
+
+            async def job_context() -> Runtime:
+                return open_runtime(settings, jobs)
+
+            await anyio.to_thread.run_sync(
+                lambda: jobs.start_consumer(job_context, workers=settings.job_workers)
+            )
+        try:
+            yield
+        finally:
+            if consume:
+                await anyio.to_thread.run_sync(jobs.stop_consumer)
+            await runtime.aclose()
+
+    app = FastAPI(
+        title="Amphora",
+        version=amphora.__version__,
+        summary="Self-hostable podcast hosting hub.",
+        description=(
+            "Private routes take `Authorization: Bearer <token>` (a login session from "
+            "`POST /api/v1/auth/login`, or a personal API token). Errors always have the shape "
+            '`{"error": {"code", "message", "details", "request_id"}}`.'
+        ),
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_json_body_bytes,
+        unlimited_paths=UNLIMITED_BODY_PATHS,
+    )
+
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (auth_router, users_router, admin_router):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(_ops_router(runtime))
+    app.include_router(pages_router)
+    mount_admin(app, runtime)
+    return app
+
+
+def _ops_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Database, job storage and object storage all answer."""
+        checks: dict[str, str] = {}
+
+        async def probe(name: str, call: object) -> None:
+            try:
+                with anyio.fail_after(5):
+                    await call  # type: ignore[misc]
+                checks[name] = "ok"
+            except Exception as exc:
+                logger.warning("readiness check %s failed: %r", name, exc)
+                checks[name] = f"error: {type(exc).__name__}"
+
+        await probe("database", runtime.db.ping())
+        await probe("jobs", anyio.to_thread.run_sync(runtime.jobs.ping))
+        await probe("storage", runtime.storage.check())
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,299 @@
+"""The `amphora` command: serve, worker, db, user, jobs, mail."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from amphora.kit import migrate
+from amphora.kit.logs import configure_logging
+from amphora.settings import Settings
+
+app = typer.Typer(help="Amphora: self-hostable podcast hosting.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect and retry background jobs.", no_args_is_help=True)
+mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(mail_app, name="mail")
+
+console = Console()
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        console.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return settings
+
+
+def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(runtime)`` with a fresh runtime, for one-off commands."""
+    from amphora.kit.jobs import Jobs
+    from amphora.runtime import open_runtime
+
+    async def main() -> T:
+        runtime = open_runtime(settings, Jobs(settings))
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.aclose()
+
+    return asyncio.run(main())
+
+
+# --- serve / worker -----------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default from settings).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Seed a verified demo creator and print the login.")
+    ] = False,
+) -> None:
+    """Apply migrations and run the API (and, in embedded mode, the job consumer)."""
+    import uvicorn
+
+    from amphora.app import create_app
+
+    settings = _settings()
+    migrate.upgrade(settings.resolved_database_url)
+    if demo:
+        from amphora.demo import seed_demo
+
+        login = _run(settings, lambda runtime: seed_demo(runtime))
+        console.print(
+            f"[bold green]Demo ready.[/bold green] Sign in as [bold]{login.email}[/bold] "
+            f"with password [bold]{login.password}[/bold]\n"
+            f"API docs: {settings.base_url}/docs  ·  back office: {settings.base_url}/admin"
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=False,  # X-Forwarded-For is read by our own code, from trusted proxies only
+        access_log=False,
+        log_config=None,
+        server_header=False,
+    )
+
+
+@app.command()
+def worker(
+    workers: Annotated[
+        int | None, typer.Option(help="Worker threads (default from settings).")
+    ] = None,
+) -> None:
+    """Consume background jobs (use with AMPHORA_REDIS_URL; several workers may run at once)."""
+    from amphora.kit.jobs import Jobs
+    from amphora.runtime import Runtime, open_runtime
+
+    settings = _settings()
+    jobs = Jobs(settings)
+
+    async def context() -> Runtime:
+        return open_runtime(settings, jobs)
+
+    jobs.run_worker(context, workers=workers or settings.job_workers)
+
+
+# --- db -----------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    settings = _settings()
+    migrate.upgrade(settings.resolved_database_url, revision)
+    console.print(f"database at {migrate.current(settings.resolved_database_url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION (`base` removes every table)."""
+    settings = _settings()
+    migrate.downgrade(settings.resolved_database_url, revision)
+    console.print(f"database at {migrate.current(settings.resolved_database_url)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the revision the database is at."""
+    settings = _settings()
+    console.print(
+        migrate.current(settings.resolved_database_url) or "empty (no migrations applied)"
+    )
+
+
+# --- user ---------------------------------------------------------------------------------------
+
+
+@user_app.command("create")
+def user_create(
+    email: str,
+    display_name: Annotated[
+        str | None, typer.Option(help="Defaults to the email's name part.")
+    ] = None,
+    superuser: Annotated[
+        bool, typer.Option(help="Grant back-office and admin API access.")
+    ] = False,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a verified account (prompts for the password)."""
+    from amphora.account import service
+    from amphora.account.schemas import EmailIn
+    from amphora.kit.errors import AmphoraError
+
+    settings = _settings()
+    try:
+        address = EmailIn(email=email).email
+    except ValueError as exc:
+        console.print(f"[red]Not a valid email address:[/red] {email}")
+        raise typer.Exit(2) from exc
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        console.print("[red]The password needs at least 10 characters.[/red]")
+        raise typer.Exit(2)
+
+    async def work(runtime: Any) -> Any:
+        async with runtime.db.session() as session:
+            return await service.create_user(
+                session,
+                email=address,
+                password=password,
+                display_name=display_name or address.split("@")[0],
+                is_verified=True,
+                is_superuser=superuser,
+            )
+
+    try:
+        user = _run(settings, work)
+    except AmphoraError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    kind = "superuser" if superuser else "user"
+    console.print(f"created {kind} {user.email} ({user.id})")
+
+
+# --- jobs ---------------------------------------------------------------------------------------
+
+
+@jobs_app.command("list")
+def jobs_list(
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Show jobs that used up their retries.")
+    ] = False,
+) -> None:
+    """Pending and scheduled jobs, or (--failed) the ones that failed for good."""
+    from amphora.kit.jobs import Jobs
+    from amphora.models import FailedJob
+
+    settings = _settings()
+    if not failed:
+        table = Table("id", "job", "args", "eta")
+        for row in Jobs(settings).pending():
+            table.add_row(row["id"], row["name"], json.dumps(row["args"]), str(row["eta"] or "now"))
+        console.print(table)
+        return
+
+    async def work(runtime: Any) -> list[FailedJob]:
+        async with runtime.db.session(write=False) as session:
+            query = (
+                select(FailedJob)
+                .where(FailedJob.retried_at.is_(None))
+                .order_by(FailedJob.failed_at)
+            )
+            return list((await session.scalars(query)).all())
+
+    table = Table("id", "job", "args", "failed at", "error")
+    for job in _run(settings, work):
+        last_line = job.error.strip().splitlines()[-1] if job.error.strip() else ""
+        table.add_row(
+            str(job.id), job.task_name, json.dumps(job.args), job.failed_at.isoformat(), last_line
+        )
+    console.print(table)
+
+
+@jobs_app.command("retry")
+def jobs_retry(failed_job_id: str) -> None:
+    """Send a failed job (id from `amphora jobs list --failed`) again."""
+    from amphora.kit.clock import utcnow
+    from amphora.kit.jobs import JOBS
+    from amphora.models import FailedJob
+
+    settings = _settings()
+    try:
+        job_id = uuid.UUID(failed_job_id)
+    except ValueError as exc:
+        console.print("[red]Not a job id.[/red]")
+        raise typer.Exit(2) from exc
+
+    async def work(runtime: Any) -> str | None:
+        async with runtime.db.session() as session:
+            job = await session.get(FailedJob, job_id)
+            if job is None or job.retried_at is not None or job.task_name not in JOBS:
+                return None
+            job.retried_at = utcnow()
+            name, args = job.task_name, tuple(job.args)
+        return await asyncio.to_thread(runtime.jobs.enqueue, name, args)
+
+    task_id = _run(settings, work)
+    if task_id is None:
+        console.print("[red]No such failed job (or it was retried already).[/red]")
+        raise typer.Exit(1)
+    console.print(f"sent again as {task_id}")
+
+
+# --- mail ---------------------------------------------------------------------------------------
+
+
+@mail_app.command("outbox")
+def mail_outbox(
+    limit: Annotated[int, typer.Option(help="How many of the newest mails.")] = 20,
+) -> None:
+    """Print the mails kept in the outbox (used when no SMTP server is configured)."""
+    from amphora.models import MailStatus, OutboxMail
+
+    settings = _settings()
+
+    async def work(runtime: Any) -> list[OutboxMail]:
+        async with runtime.db.session(write=False) as session:
+            query = (
+                select(OutboxMail)
+                .where(OutboxMail.status.in_([MailStatus.outbox, MailStatus.queued]))
+                .order_by(OutboxMail.created_at.desc())
+                .limit(limit)
+            )
+            return list((await session.scalars(query)).all())
+
+    mails = _run(settings, work)
+    if not mails:
+        console.print("The outbox is empty.")
+    for mail in reversed(mails):
+        console.rule(f"{mail.created_at:%Y-%m-%d %H:%M:%S} UTC  ·  {mail.status}")
+        console.print(f"To: {mail.to_address}\nSubject: {mail.subject}\n", markup=False)
+        console.print(mail.text_body, markup=False, highlight=False)

@@ -1,0 +1,1 @@
+"""Framework code with no podcast knowledge: database, jobs, storage, mail, errors, security."""

@@ -1,0 +1,48 @@
+"""The shared resources of one process side (web app or job runner), built from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amphora.kit.db import Database
+from amphora.kit.jobs import Jobs
+from amphora.kit.ratelimit import RateLimiter
+from amphora.kit.storage import S3Options, Storage, create_storage
+from amphora.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    storage: Storage
+    jobs: Jobs
+    limiter: RateLimiter
+
+    async def aclose(self) -> None:
+        await self.storage.close()
+        await self.db.dispose()
+
+
+def build_storage(settings: Settings) -> Storage:
+    secret = settings.s3_secret_access_key
+    options = S3Options(
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret else None,
+        public_base_url=settings.public_media_base_url,
+        allow_http=settings.s3_allow_http,
+    )
+    return create_storage(settings.storage_url, s3=options, data_dir=settings.resolved_data_dir)
+
+
+def open_runtime(settings: Settings, jobs: Jobs) -> Runtime:
+    """Build (but do not yet use) every resource; connections open lazily on first use."""
+    return Runtime(
+        settings=settings,
+        db=Database(settings.resolved_database_url, session_info=jobs.session_info()),
+        storage=build_storage(settings),
+        jobs=jobs,
+        limiter=RateLimiter(settings.redis_url),
+    )

@@ -1,0 +1,163 @@
+"""The one settings object: every choice between embedded defaults and a scaled-out deployment.
+
+Nothing else in the code base reads the environment or branches on "embedded or not"; it asks
+the properties defined here (``embedded_jobs``, ``uses_redis``, …).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "development"})
+SECRET_FILE = "secret_key"  # noqa: S105 (a file name)
+
+
+class Env(StrEnum):
+    development = "development"
+    production = "production"
+    test = "test"
+
+
+class Settings(BaseSettings):
+    """Configuration, read from ``AMPHORA_*`` environment variables (or a ``.env`` file)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AMPHORA_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Env = Env.development
+    data_dir: Path = Path("./amphora-data")
+    database_url: str = ""
+    base_url: str = "http://localhost:8000"
+    secret_key: SecretStr = SecretStr("")
+    redis_url: str | None = None
+    storage_url: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_allow_http: bool = False
+    public_media_base_url: str | None = None
+    smtp_url: SecretStr | None = None
+    mail_from: str = "Amphora <no-reply@localhost>"
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_format: str = "text"
+    log_level: str = "INFO"
+    max_json_body_bytes: int = 1024 * 1024
+    session_ttl_days: int = 30
+    login_failures_per_minute: int = 10
+    job_workers: int = 2
+    default_storage_quota_bytes: int = 10 * 1024**3
+    delete_grace_days: int = 30
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("base_url", "public_media_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value not in {"text", "json"}:
+            raise ValueError("log_format must be 'text' or 'json'")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_real_secret(self) -> Settings:
+        if self.env is Env.production:
+            key = self.secret_key.get_secret_value()
+            if key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+                raise ValueError(
+                    "AMPHORA_SECRET_KEY must be set to a random value of at least 32 characters "
+                    "in production (for example: python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))')"
+                )
+            if not self.database_url:
+                raise ValueError("AMPHORA_DATABASE_URL must be set in production")
+        return self
+
+    # --- derived values -------------------------------------------------------------------
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        path = self.data_dir.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy async URL; embedded default is a SQLite file in the data dir."""
+        url = self.database_url
+        if not url:
+            return f"sqlite+aiosqlite:///{self.resolved_data_dir / 'amphora.db'}"
+        for prefix, driver in (
+            ("postgres://", "postgresql+asyncpg://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if url.startswith(prefix):
+                return driver + url[len(prefix) :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url)
+
+    @property
+    def embedded_jobs(self) -> bool:
+        """Without Redis, jobs live in a SQLite file and the consumer runs inside `serve`."""
+        return not self.uses_redis
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or (outside production) one generated once and kept on disk."""
+        key = self.secret_key.get_secret_value()
+        if key and key.lower() not in PLACEHOLDER_SECRETS:
+            return key
+        path = self.resolved_data_dir / SECRET_FILE
+        if path.exists():
+            return path.read_text().strip()
+        generated = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(generated)
+        return generated
+
+    @cached_property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def get_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)
