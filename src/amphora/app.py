@@ -16,7 +16,7 @@ from amphora.account.router import admin_router, auth_router, users_router
 from amphora.kit.asgi import RequestMiddleware
 from amphora.kit.errors import install_error_handlers
 from amphora.kit.jobs import Jobs
-from amphora.runtime import Runtime, open_runtime
+from amphora.runtime import Runtime, make_jobs, open_runtime
 from amphora.settings import Settings
 from amphora.web.admin import mount_admin
 from amphora.web.pages import router as pages_router
@@ -32,7 +32,7 @@ def create_app(
     settings: Settings, *, run_jobs: bool | None = None, jobs: Jobs | None = None
 ) -> FastAPI:
     """``run_jobs`` defaults to the embedded mode: the job consumer runs inside this process."""
-    jobs = jobs or Jobs(settings)
+    jobs = jobs or make_jobs(settings)
     consume = settings.embedded_jobs if run_jobs is None else run_jobs
     runtime = open_runtime(settings, jobs)
 

@@ -44,11 +44,10 @@ def _settings() -> Settings:
 
 def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``work(runtime)`` with a fresh runtime, for one-off commands."""
-    from amphora.kit.jobs import Jobs
-    from amphora.runtime import open_runtime
+    from amphora.runtime import make_jobs, open_runtime
 
     async def main() -> T:
-        runtime = open_runtime(settings, Jobs(settings))
+        runtime = open_runtime(settings, make_jobs(settings))
         try:
             return await work(runtime)
         finally:
@@ -104,11 +103,10 @@ def worker(
     ] = None,
 ) -> None:
     """Consume background jobs (use with AMPHORA_REDIS_URL; several workers may run at once)."""
-    from amphora.kit.jobs import Jobs
-    from amphora.runtime import Runtime, open_runtime
+    from amphora.runtime import Runtime, make_jobs, open_runtime
 
     settings = _settings()
-    jobs = Jobs(settings)
+    jobs = make_jobs(settings)
 
     async def context() -> Runtime:
         return open_runtime(settings, jobs)
@@ -209,13 +207,13 @@ def jobs_list(
     ] = False,
 ) -> None:
     """Pending and scheduled jobs, or (--failed) the ones that failed for good."""
-    from amphora.kit.jobs import Jobs
     from amphora.models import FailedJob
+    from amphora.runtime import make_jobs
 
     settings = _settings()
     if not failed:
         table = Table("id", "job", "args", "eta")
-        for row in Jobs(settings).pending():
+        for row in make_jobs(settings).pending():
             table.add_row(row["id"], row["name"], json.dumps(row["args"]), str(row["eta"] or "now"))
         console.print(table)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from amphora.kit.db import Database
@@ -9,6 +10,16 @@ from amphora.kit.jobs import Jobs
 from amphora.kit.ratelimit import RateLimiter
 from amphora.kit.storage import S3Options, Storage, create_storage
 from amphora.settings import Settings
+
+# Every module that declares jobs: imported before a Huey instance is built, so that producers
+# and consumers know the same tasks whatever else a process happened to import.
+JOB_MODULES = ("amphora.kit.mail", "amphora.account.tasks")
+
+
+def make_jobs(settings: Settings) -> Jobs:
+    for module in JOB_MODULES:
+        importlib.import_module(module)
+    return Jobs(settings)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import os
 import random
 import shutil
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from amphora.kit.storage import (
     create_storage,
     validate_key,
 )
-from tests.fakes.s3 import MotoS3, moto_s3_server
+from tests.fakes.s3 import MotoS3
 
 pytestmark = pytest.mark.asyncio
 
@@ -35,12 +35,6 @@ CHUNK = 64 * 1024
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture(scope="session")
-def moto_s3() -> Iterator[MotoS3]:
-    with moto_s3_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
 
@@ -14,7 +14,7 @@ from amphora.account import service
 from amphora.account.errors import MissingScope, SessionRequired
 from amphora.account.schemas import Scope
 from amphora.account.service import Authenticated
-from amphora.deps import RuntimeDep, SessionDep
+from amphora.deps import SAFE_METHODS, RuntimeDep, SessionDep
 from amphora.kit.clock import utcnow
 from amphora.kit.errors import Forbidden, Unauthorized
 from amphora.models import AccessToken
@@ -24,6 +24,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=15)
 
 
 async def current_auth(
+    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -36,11 +37,13 @@ async def current_auth(
     now = utcnow()
     last = auth.token.last_used_at
     if last is None or now - last > LAST_USED_RESOLUTION:
-        # Its own short write, so that read-only requests stay read-only transactions.
-        async with runtime.db.session(write=True) as writer:
-            await writer.execute(
-                update(AccessToken).where(AccessToken.id == auth.token.id).values(last_used_at=now)
-            )
+        touch = update(AccessToken).where(AccessToken.id == auth.token.id).values(last_used_at=now)
+        if request.method in SAFE_METHODS:
+            # Its own short write, so that read-only requests stay read-only transactions.
+            async with runtime.db.session(write=True) as writer:
+                await writer.execute(touch)
+        else:
+            await session.execute(touch)
     return auth
 
 

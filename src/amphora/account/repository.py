@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amphora.models import AccessToken, OneTimeToken, TokenKind, User, UserEmail
@@ -131,3 +131,17 @@ async def search_users(
     total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     rows = await session.scalars(query.order_by(User.created_at.desc()).limit(limit).offset(offset))
     return rows.all(), total
+
+
+async def delete_spent_tokens(session: AsyncSession, *, cutoff: datetime) -> int:
+    one_time = await session.execute(
+        delete(OneTimeToken).where(
+            or_(OneTimeToken.used_at < cutoff, OneTimeToken.expires_at < cutoff)
+        )
+    )
+    access = await session.execute(
+        delete(AccessToken).where(
+            or_(AccessToken.revoked_at < cutoff, AccessToken.expires_at < cutoff)
+        )
+    )
+    return int(one_time.rowcount or 0) + int(access.rowcount or 0)  # type: ignore[attr-defined]

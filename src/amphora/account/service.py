@@ -501,6 +501,18 @@ async def revoke_personal_token(session: AsyncSession, *, user: User, token_id: 
     await session.flush()
 
 
+# --- housekeeping ----------------------------------------------------------------------------
+
+# Spent tokens are kept a while so that "this link was already used" stays explainable.
+SPENT_TOKEN_RETENTION = timedelta(days=30)
+
+
+async def purge_spent_tokens(session: AsyncSession) -> int:
+    """Delete used/expired link tokens and revoked/expired access tokens past the retention."""
+    cutoff = utcnow() - SPENT_TOKEN_RETENTION
+    return await repo.delete_spent_tokens(session, cutoff=cutoff)
+
+
 # --- superuser administration -----------------------------------------------------------------
 
 

@@ -152,7 +152,7 @@ class Jobs:
     # -- running ---------------------------------------------------------------------------
 
     def _register(self, definition: JobDef) -> None:
-        def run_body(task: Task, *args: Any) -> Any:
+        def run_body(*args: Any, task: Task) -> Any:
             runtime = self.runtime
             if runtime is None:
                 raise RuntimeError("job runtime not started")

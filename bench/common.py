@@ -1,0 +1,297 @@
+"""Shared helpers for the benchmarks: run `amphora serve`, measure it, record results.
+
+Nothing here knows about a particular machine: paths are resolved from this file and from
+the running interpreter (run the benchmarks with the project's virtualenv Python).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+import psutil
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+
+PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("BENCH_PG_PORT", "5432"))
+PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+# --- small utilities ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def amphora_command() -> list[str]:
+    """The `amphora` console script next to the running interpreter (or `python -m amphora`)."""
+    script = Path(sys.executable).parent / "amphora"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "amphora"]
+
+
+def base_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
+    """The environment for one server: inherited variables minus any stray ``AMPHORA_*``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMPHORA_")}
+    env.update(
+        AMPHORA_DATA_DIR=str(data_dir),
+        AMPHORA_PORT=str(port),
+        AMPHORA_HOST="127.0.0.1",
+        AMPHORA_BASE_URL=f"http://127.0.0.1:{port}",
+        AMPHORA_LOG_LEVEL="WARNING",
+        AMPHORA_DATABASE_URL="",
+    )
+    env.update(overrides)
+    return env
+
+
+def rss_mb(pid: int, *, children: bool = True) -> float:
+    """Resident set size of a process (and, by default, its descendants) in MiB."""
+    proc = psutil.Process(pid)
+    procs = [proc, *(proc.children(recursive=True) if children else [])]
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += p.memory_info().rss
+    return total / (1024 * 1024)
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of already sorted values (0 for an empty list)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, min(len(sorted_values), round(pct / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+# --- the server process -------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log_path: Path
+    env: dict[str, str]
+    spawned_at: float
+    startup_s: float | None = None
+    _log: TextIO | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def start_server(env: Mapping[str, str], data_dir: Path, port: int) -> Server:
+    """Spawn `amphora serve` with ``env``; its output goes to ``<data_dir>/server.log``.
+
+    The working directory is the data dir, so that no ``.env`` file of the caller is read.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "server.log"
+    log = log_path.open("w")
+    spawned_at = time.perf_counter()
+    try:
+        proc = subprocess.Popen(
+            [*amphora_command(), "serve"],
+            env=dict(env),
+            cwd=data_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop_server() signals all of it
+        )
+    except BaseException:
+        log.close()
+        raise
+    return Server(proc, port, data_dir, log_path, dict(env), spawned_at, _log=log)
+
+
+def wait_ready(server: Server, timeout: float = READY_TIMEOUT_S) -> float:
+    """Poll ``/readyz`` until it answers 200; return seconds since the process was spawned."""
+    deadline = server.spawned_at + timeout
+    url = f"{server.base_url}/readyz"
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            if server.proc.poll() is not None:
+                raise RuntimeError(
+                    f"amphora serve exited with {server.proc.returncode} before it was ready:\n"
+                    + server.log_tail()
+                )
+            try:
+                if client.get(url).status_code == 200:
+                    return time.perf_counter() - server.spawned_at
+            except httpx.TransportError:
+                pass
+            if time.perf_counter() > deadline:
+                raise TimeoutError(
+                    f"/readyz not 200 after {timeout:.0f} s:\n" + server.log_tail()
+                )
+            time.sleep(0.02)
+
+
+def stop_server(server: Server, timeout: float = STOP_TIMEOUT_S) -> int | None:
+    """SIGTERM the server's process group, wait, SIGKILL if it lingers; return the exit code."""
+    proc = server.proc
+    try:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=timeout)
+        # Anything left in the group (there should be nothing) goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.returncode
+    finally:
+        if server._log is not None:
+            server._log.close()
+            server._log = None
+
+
+@contextlib.contextmanager
+def temp_dir(prefix: str = "amphora-bench-") -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_server(env: Mapping[str, str], data_dir: Path, port: int) -> Iterator[Server]:
+    """Start a server, wait until ready (``server.startup_s``), always stop it afterwards."""
+    server = start_server(env, data_dir, port)
+    try:
+        server.startup_s = wait_ready(server)
+        yield server
+    finally:
+        stop_server(server)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", "postgres",
+         "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def create_pg_database(prefix: str = "amphora_bench") -> tuple[str, str]:
+    """Create a throwaway database; return ``(name, url)``."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _psql(f'CREATE DATABASE "{name}"')
+    return name, f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def drop_pg_database(name: str) -> None:
+    _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def pg_database(prefix: str = "amphora_bench") -> Iterator[str]:
+    """A throwaway PostgreSQL database (its URL), dropped afterwards even on errors."""
+    name, url = create_pg_database(prefix)
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
+# --- users --------------------------------------------------------------------------------------
+
+
+def create_user(env: Mapping[str, str], email: str, password: str, display_name: str) -> None:
+    """`amphora user create` against the same database as the server."""
+    subprocess.run(
+        [*amphora_command(), "user", "create", email, "--password-stdin",
+         "--display-name", display_name],
+        env=dict(env),
+        cwd=env["AMPHORA_DATA_DIR"],
+        input=(password + "\n").encode(),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def login(base_url: str, email: str, password: str) -> str:
+    response = httpx.post(
+        f"{base_url}/api/v1/auth/login", json={"email": email, "password": password}, timeout=30
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def write_result(name: str, result: Mapping[str, Any]) -> dict[str, Any]:
+    """Print the result as JSON and keep it in ``bench/results/<name>.json``."""
+    record = {
+        "benchmark": name,
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "machine": machine(),
+        **result,
+    }
+    text = json.dumps(record, indent=2)
+    print(text, flush=True)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{name}.json").write_text(text + "\n")
+    return record
