@@ -75,20 +75,23 @@ def serve(
     from amphora.app import create_app
 
     settings = _settings()
+    host, port = host or settings.host, port or settings.port
     migrate.upgrade(settings.resolved_database_url)
     if demo:
         from amphora.demo import seed_demo
 
         login = _run(settings, lambda runtime: seed_demo(runtime))
+        here = f"http://{host}:{port}"
         console.print(
             f"[bold green]Demo ready.[/bold green] Sign in as [bold]{login.email}[/bold] "
             f"with password [bold]{login.password}[/bold]\n"
-            f"API docs: {settings.base_url}/docs  ·  back office: {settings.base_url}/admin"
+            f"API docs: {here}/docs  ·  back office: {here}/admin",
+            soft_wrap=True,
         )
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         proxy_headers=False,  # X-Forwarded-For is read by our own code, from trusted proxies only
         access_log=False,
         log_config=None,
