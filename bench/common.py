@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -40,6 +40,15 @@ STOP_TIMEOUT_S = 15.0
 
 
 # --- small utilities ----------------------------------------------------------------------------
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so that ``finally`` blocks stop servers and drop databases."""
+
+    def _raise(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _raise)
 
 
 def free_port() -> int:
@@ -162,9 +171,7 @@ def wait_ready(server: Server, timeout: float = READY_TIMEOUT_S) -> float:
             except httpx.TransportError:
                 pass
             if time.perf_counter() > deadline:
-                raise TimeoutError(
-                    f"/readyz not 200 after {timeout:.0f} s:\n" + server.log_tail()
-                )
+                raise TimeoutError(f"/readyz not 200 after {timeout:.0f} s:\n" + server.log_tail())
             time.sleep(0.02)
 
 
@@ -216,8 +223,21 @@ def running_server(env: Mapping[str, str], data_dir: Path, port: int) -> Iterato
 
 def _psql(sql: str) -> None:
     subprocess.run(
-        ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", "postgres",
-         "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+        [
+            "psql",
+            "-h",
+            PG_HOST,
+            "-p",
+            str(PG_PORT),
+            "-U",
+            PG_USER,
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAtc",
+            sql,
+        ],
         check=True,
         capture_output=True,
         timeout=60,
@@ -251,8 +271,15 @@ def pg_database(prefix: str = "amphora_bench") -> Iterator[str]:
 def create_user(env: Mapping[str, str], email: str, password: str, display_name: str) -> None:
     """`amphora user create` against the same database as the server."""
     subprocess.run(
-        [*amphora_command(), "user", "create", email, "--password-stdin",
-         "--display-name", display_name],
+        [
+            *amphora_command(),
+            "user",
+            "create",
+            email,
+            "--password-stdin",
+            "--display-name",
+            display_name,
+        ],
         env=dict(env),
         cwd=env["AMPHORA_DATA_DIR"],
         input=(password + "\n").encode(),

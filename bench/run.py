@@ -16,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DIR, RESULTS_DIR, write_result  # noqa: E402
+from common import BENCH_DIR, RESULTS_DIR, exit_on_sigterm, write_result
 
 BENCHMARKS = ["startup", "users_me"]
 TIMEOUT_S = 30 * 60  # per benchmark; each one also bounds its own waits
@@ -26,21 +26,33 @@ def run_one(name: str) -> dict[str, Any]:
     result_path = RESULTS_DIR / f"{name}.json"
     result_path.unlink(missing_ok=True)  # never report a stale result as this run's
     started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(BENCH_DIR / f"{name}.py")],
+        cwd=BENCH_DIR.parent,
+        stdout=sys.stderr,  # keep our stdout for the summary; results are read from files
+    )
     try:
-        done = subprocess.run(
-            [sys.executable, str(BENCH_DIR / f"{name}.py")],
-            cwd=BENCH_DIR.parent,
-            stdout=subprocess.DEVNULL,  # the result is read from its file
-            timeout=TIMEOUT_S,
-            check=False,
-        )
-        code: int | str = done.returncode
+        code: int | str = proc.wait(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
+        _stop(proc)
         code = "timeout"
+    except BaseException:  # interrupted: stop the benchmark, then pass the interrupt on
+        _stop(proc)
+        raise
     elapsed = round(time.perf_counter() - started, 1)
     if code != 0 or not result_path.exists():
         return {"ok": False, "exit_code": code, "elapsed_s": elapsed}
     return {"ok": True, "elapsed_s": elapsed, "result": json.loads(result_path.read_text())}
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM lets a benchmark stop its servers and drop its databases; SIGKILL after 60 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def main(names: list[str] | None = None) -> dict[str, Any]:
@@ -68,5 +80,6 @@ def _met(result: dict[str, Any]) -> bool:
 
 
 if __name__ == "__main__":
+    exit_on_sigterm()
     summary = main(sys.argv[1:])
     sys.exit(0 if summary["all_ok"] else 1)

@@ -16,8 +16,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     base_env,
+    exit_on_sigterm,
     free_port,
     rss_mb,
     start_server,
@@ -91,4 +92,5 @@ def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    exit_on_sigterm()
     main()

@@ -27,15 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     REDIS_URL,
     Server,
     base_env,
     create_user,
+    exit_on_sigterm,
     free_port,
     login,
     percentile,
@@ -72,8 +73,10 @@ def run_wrk(url: str, token: str, duration_s: int, connections: int) -> dict[str
         f"-d{duration_s}s",
         f"--timeout={REQUEST_TIMEOUT_S}s",
         "--latency",
-        "-H", f"Authorization: Bearer {token}",
-        "-s", str(WRK_SCRIPT),
+        "-H",
+        f"Authorization: Bearer {token}",
+        "-s",
+        str(WRK_SCRIPT),
         url,
     ]
     done = subprocess.run(
@@ -107,9 +110,7 @@ def run_wrk(url: str, token: str, duration_s: int, connections: int) -> dict[str
     }
 
 
-async def _httpx_load(
-    url: str, token: str, duration_s: float, connections: int
-) -> dict[str, Any]:
+async def _httpx_load(url: str, token: str, duration_s: float, connections: int) -> dict[str, Any]:
     latencies: list[float] = []
     counts = {"non_2xx": 0, "connect": 0, "read": 0, "write": 0, "timeout": 0}
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -251,8 +252,7 @@ def bench_backend(backend: str, client: str) -> dict[str, Any]:
     errors = sum(result["socket_errors"].values())
     result["met"] = {
         # A run that got no answer at all (a stalled server) meets nothing.
-        "p99_ms": result["requests"] > 0
-        and result["latency_ms"]["p99"] < TARGETS["p99_ms_target"],
+        "p99_ms": result["requests"] > 0 and result["latency_ms"]["p99"] < TARGETS["p99_ms_target"],
         "zero_errors": result["requests"] > 0 and errors == 0 and result["non_2xx"] == 0,
     }
     return {"backend": backend, **result}
@@ -280,4 +280,5 @@ def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    exit_on_sigterm()
     main()

@@ -338,3 +338,24 @@ async def test_spent_tokens_are_purged_by_a_periodic_job(
         assert await session.scalar(select(func.count()).select_from(OneTimeToken)) == 0
         assert await session.scalar(select(func.count()).select_from(AccessToken)) == 1
     assert (await client.get(f"{API}/users/me", headers=bearer(live))).status_code == 200
+
+
+async def test_a_burst_of_first_uses_of_a_token_does_not_exhaust_the_pool(
+    client: httpx.AsyncClient, mailbox: Mailbox, runtime: Runtime
+) -> None:
+    import asyncio
+
+    account = await verified_account(client, mailbox)
+    fresh = (await login(client, account.email)).json()["access_token"]
+    # More simultaneous first uses than the pool has connections (5 + 10 overflow).
+    answers = await asyncio.gather(
+        *(client.get(f"{API}/users/me", headers=bearer(fresh)) for _ in range(40))
+    )
+    assert [a.status_code for a in answers] == [200] * 40
+    async with runtime.db.session(write=False) as session:
+        last_used = await session.scalar(
+            select(AccessToken.last_used_at).where(AccessToken.kind == "session").order_by(
+                AccessToken.created_at.desc()
+            )
+        )
+    assert last_used is not None

@@ -6,7 +6,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
 
@@ -18,6 +18,7 @@ from amphora.deps import SAFE_METHODS, RuntimeDep, SessionDep
 from amphora.kit.clock import utcnow
 from amphora.kit.errors import Forbidden, Unauthorized
 from amphora.models import AccessToken
+from amphora.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="A login session or a personal API token.")
 LAST_USED_RESOLUTION = timedelta(minutes=15)
@@ -25,6 +26,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=15)
 
 async def current_auth(
     request: Request,
+    background: BackgroundTasks,
     session: SessionDep,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -39,12 +41,18 @@ async def current_auth(
     if last is None or now - last > LAST_USED_RESOLUTION:
         touch = update(AccessToken).where(AccessToken.id == auth.token.id).values(last_used_at=now)
         if request.method in SAFE_METHODS:
-            # Its own short write, so that read-only requests stay read-only transactions.
-            async with runtime.db.session(write=True) as writer:
-                await writer.execute(touch)
+            # After the response, once this request's connection is back in the pool: a read
+            # must neither become a write transaction nor hold one connection while awaiting
+            # another (a burst of first uses would exhaust the pool).
+            background.add_task(_record_use, runtime, touch)
         else:
             await session.execute(touch)
     return auth
+
+
+async def _record_use(runtime: Runtime, statement: Any) -> None:
+    async with runtime.db.session(write=True) as writer:
+        await writer.execute(statement)
 
 
 CurrentAuth = Annotated[Authenticated, Depends(current_auth)]
