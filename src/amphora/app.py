@@ -13,11 +13,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import amphora
 from amphora.account.router import admin_router, auth_router, users_router
+from amphora.delivery.router import router as delivery_router
 from amphora.kit.asgi import RequestMiddleware
 from amphora.kit.errors import install_error_handlers
 from amphora.kit.jobs import Jobs
 from amphora.runtime import Runtime, make_jobs, open_runtime
 from amphora.settings import Settings
+from amphora.show.router import router as show_router
 from amphora.web.admin import mount_admin
 from amphora.web.pages import router as pages_router
 
@@ -25,7 +27,11 @@ logger = logging.getLogger("amphora.app")
 
 API_PREFIX = "/api/v1"
 # Routes that stream large bodies themselves (uploads) are exempt from the JSON body cap.
-UNLIMITED_BODY_PATHS: tuple[str, ...] = ()
+UNLIMITED_BODY_PATHS: tuple[str, ...] = (
+    r"^/api/v1/(shows|episodes)/[^/]+/artwork$",
+    r"^/api/v1/episodes/[^/]+/(audio|transcripts)$",
+    r"^/api/v1/uploads/[^/]+$",
+)
 
 
 def create_app(
@@ -74,11 +80,12 @@ def create_app(
     )
 
     api = APIRouter(prefix=API_PREFIX)
-    for router in (auth_router, users_router, admin_router):
+    for router in (auth_router, users_router, admin_router, show_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(_ops_router(runtime))
     app.include_router(pages_router)
+    app.include_router(delivery_router)
     mount_admin(app, runtime)
     return app
 

@@ -354,8 +354,8 @@ async def test_a_burst_of_first_uses_of_a_token_does_not_exhaust_the_pool(
     assert [a.status_code for a in answers] == [200] * 40
     async with runtime.db.session(write=False) as session:
         last_used = await session.scalar(
-            select(AccessToken.last_used_at).where(AccessToken.kind == "session").order_by(
-                AccessToken.created_at.desc()
-            )
+            select(AccessToken.last_used_at)
+            .where(AccessToken.kind == "session")
+            .order_by(AccessToken.created_at.desc())
         )
     assert last_used is not None

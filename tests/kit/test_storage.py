@@ -556,3 +556,11 @@ async def test_s3_options_defaults() -> None:
     assert opts.endpoint_url is opts.public_base_url is None
     with pytest.raises(AttributeError):
         opts.region = "eu-west-1"  # type: ignore[misc]
+
+
+async def test_list_keys(storage: Storage) -> None:
+    for key in ("a/1.mp3", "a/b/2.mp3", "c/3.mp3"):
+        await storage.write_bytes(key, b"x")
+    assert await storage.list_keys() == ["a/1.mp3", "a/b/2.mp3", "c/3.mp3"]
+    assert await storage.list_keys("a") == ["a/1.mp3", "a/b/2.mp3"]
+    assert await storage.list_keys("missing") == []

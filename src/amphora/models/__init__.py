@@ -2,21 +2,41 @@
 
 from amphora.kit.db import Base
 from amphora.models.access_token import AccessToken, TokenKind
+from amphora.models.artwork import Artwork
+from amphora.models.episode import Episode
 from amphora.models.failed_job import FailedJob
+from amphora.models.media_file import MediaFile
 from amphora.models.one_time_token import OneTimeToken, TokenPurpose
 from amphora.models.outbox_mail import MailStatus, OutboxMail
+from amphora.models.search_document import SearchDocument
+from amphora.models.series import Series
+from amphora.models.show import Show
+from amphora.models.show_member import Role, ShowMember
+from amphora.models.transcript import Transcript
+from amphora.models.upload import Upload, UploadStatus
 from amphora.models.user import User
 from amphora.models.user_email import UserEmail
 
 __all__ = [
     "AccessToken",
+    "Artwork",
     "Base",
+    "Episode",
     "FailedJob",
     "MailStatus",
+    "MediaFile",
     "OneTimeToken",
     "OutboxMail",
+    "Role",
+    "SearchDocument",
+    "Series",
+    "Show",
+    "ShowMember",
     "TokenKind",
     "TokenPurpose",
+    "Transcript",
+    "Upload",
+    "UploadStatus",
     "User",
     "UserEmail",
 ]

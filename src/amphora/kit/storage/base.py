@@ -202,6 +202,10 @@ class Storage(ABC):
         """Delete every object whose key starts with ``prefix + "/"``; return how many."""
 
     @abstractmethod
+    async def list_keys(self, prefix: str = "") -> list[str]:
+        """Every key under ``prefix + "/"`` (all keys when empty), sorted."""
+
+    @abstractmethod
     def local_path(self, key: str) -> Path | None:
         """Filesystem path of ``key`` for local storage (e.g. for sendfile), else ``None``."""
 

@@ -163,6 +163,19 @@ class LocalStorage(Storage):
         path = await self._path(_validate_prefix(prefix))
         return await _io(_delete_tree, path)
 
+    async def list_keys(self, prefix: str = "") -> list[str]:
+        top = await self._path(_validate_prefix(prefix)) if prefix else self._root
+        return await _io(self._list, top)
+
+    def _list(self, top: Path) -> list[str]:
+        keys = []
+        for dirpath, filenames in _walk_files(top):
+            for name in filenames:
+                relative = (dirpath / name).relative_to(self._root).as_posix()
+                if not relative.startswith(TMP_DIR_NAME + "/"):
+                    keys.append(relative)
+        return sorted(keys)
+
     async def url(self, key: str, *, expires_in: int | None = None) -> str | None:
         await self._path(key)
         return None

@@ -202,6 +202,16 @@ class S3Storage(Storage):
             raise StorageError(f"S3 delete of prefix {prefix!r} failed: {exc}") from exc
         return count
 
+    async def list_keys(self, prefix: str = "") -> list[str]:
+        base = _validate_prefix(prefix) + "/" if prefix else None
+        keys: list[str] = []
+        try:
+            async for batch in self._store.list_async(base, chunk_size=1000):
+                keys.extend(str(meta["path"]) for meta in batch)
+        except ObstoreError as exc:
+            raise StorageError(f"S3 listing of {prefix!r} failed: {exc}") from exc
+        return sorted(keys)
+
     async def url(self, key: str, *, expires_in: int | None = None) -> str | None:
         validate_key(key)
         if self._options.public_base_url:

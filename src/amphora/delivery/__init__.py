@@ -1,0 +1,1 @@
+"""Public delivery of stored files: media, artwork, transcripts, chapters."""

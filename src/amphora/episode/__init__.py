@@ -1,0 +1,1 @@
+"""Episodes: the items of a show, with their media, transcripts and chapters."""

@@ -1,0 +1,1 @@
+"""Media: uploads, probing, artwork and derived files."""

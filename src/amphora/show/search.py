@@ -1,0 +1,238 @@
+"""Full-text search over shows and episodes: one interface, SQLite FTS5 or PostgreSQL tsvector.
+
+Documents are written by the services whenever a show or an episode changes (same transaction),
+so the index is never stale. Snippets are built with private marker characters and escaped in
+Python before ``<mark>`` is added, so text from show notes can never inject HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Float, Select, String, delete, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from amphora.kit.html import html_to_text
+from amphora.models import Episode, SearchDocument, Series, Show
+
+_START, _END = "\x02", "\x03"
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+MAX_TERMS = 12
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: str
+    id: uuid.UUID
+    show_id: uuid.UUID
+    title: str
+    snippet: str
+    score: float
+
+
+def _is_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _people(persons: Sequence[dict[str, Any]]) -> str:
+    return " ".join(str(p.get("name", "")) for p in persons)
+
+
+async def _write(
+    session: AsyncSession,
+    *,
+    doc_id: uuid.UUID,
+    kind: str,
+    show_id: uuid.UUID,
+    title: str,
+    body: str,
+) -> None:
+    existing = await session.get(SearchDocument, doc_id)
+    if existing is None:
+        session.add(SearchDocument(id=doc_id, kind=kind, show_id=show_id, title=title, body=body))
+    else:
+        existing.title, existing.body = title, body
+    await session.flush()
+    if _is_sqlite(session):
+        await session.execute(text("DELETE FROM search_fts WHERE doc_id = :id"), {"id": doc_id.hex})
+        await session.execute(
+            text("INSERT INTO search_fts (doc_id, title, body) VALUES (:id, :title, :body)"),
+            {"id": doc_id.hex, "title": title, "body": body},
+        )
+
+
+async def index_show(session: AsyncSession, show: Show) -> None:
+    body = " ".join(
+        part
+        for part in (
+            show.subtitle or "",
+            html_to_text(show.description),
+            show.author or "",
+            _people(show.persons),
+        )
+        if part
+    )
+    await _write(session, doc_id=show.id, kind="show", show_id=show.id, title=show.title, body=body)
+
+
+async def index_episode(session: AsyncSession, episode: Episode) -> None:
+    series = await session.get(Series, episode.series_id) if episode.series_id else None
+    body = " ".join(
+        part
+        for part in (
+            episode.subtitle or "",
+            html_to_text(episode.description),
+            series.name if series else "",
+            _people(episode.persons),
+        )
+        if part
+    )
+    await _write(
+        session,
+        doc_id=episode.id,
+        kind="episode",
+        show_id=episode.show_id,
+        title=episode.title,
+        body=body,
+    )
+
+
+async def remove_documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> None:
+    if not ids:
+        return
+    await session.execute(delete(SearchDocument).where(SearchDocument.id.in_(ids)))
+    if _is_sqlite(session):
+        for doc_id in ids:
+            await session.execute(
+                text("DELETE FROM search_fts WHERE doc_id = :id"), {"id": doc_id.hex}
+            )
+
+
+def terms(q: str) -> list[str]:
+    return _TOKEN.findall(q.lower())[:MAX_TERMS]
+
+
+def _render(snippet: str) -> str:
+    return html.escape(snippet).replace(_START, "<mark>").replace(_END, "</mark>")
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    q: str,
+    show_ids: Sequence[uuid.UUID],
+    episode_filter: Select[Any] | None,
+    include_shows: bool,
+    offset: int,
+    limit: int,
+) -> list[Hit]:
+    """Ranked hits among ``show_ids``. ``episode_filter`` selects the episode ids allowed (the
+    episode list's filters); shows are included only when ``include_shows``."""
+    words = terms(q)
+    if not words or not show_ids:
+        return []
+    allowed = select(Episode.id).where(Episode.show_id.in_(show_ids), Episode.deleted_at.is_(None))
+    if episode_filter is not None:
+        allowed = episode_filter
+    live_shows = select(Show.id).where(Show.id.in_(show_ids), Show.deleted_at.is_(None))
+    if _is_sqlite(session):
+        return await _search_sqlite(
+            session, words, allowed, live_shows, include_shows, offset, limit
+        )
+    return await _search_postgres(session, words, allowed, live_shows, include_shows, offset, limit)
+
+
+def _scope(allowed: Select[Any], live_shows: Select[Any], include_shows: bool) -> Any:
+    episodes = (SearchDocument.kind == "episode") & SearchDocument.id.in_(allowed)
+    if not include_shows:
+        return episodes
+    return episodes | ((SearchDocument.kind == "show") & SearchDocument.id.in_(live_shows))
+
+
+async def _search_sqlite(
+    session: AsyncSession,
+    words: list[str],
+    allowed: Select[Any],
+    live_shows: Select[Any],
+    include_shows: bool,
+    offset: int,
+    limit: int,
+) -> list[Hit]:
+    match = " ".join(f'"{w}"*' for w in words)
+    # Only our constant marker characters are formatted in; the user's words are bound.
+    fts = text(
+        "SELECT doc_id, bm25(search_fts, 8.0, 1.0) AS score, "  # noqa: S608
+        f"highlight(search_fts, 1, '{_START}', '{_END}') AS title_hl, "
+        f"snippet(search_fts, 2, '{_START}', '{_END}', '…', 16) AS body_hl "
+        "FROM search_fts WHERE search_fts MATCH :match"
+    ).columns(doc_id=String, score=Float, title_hl=String, body_hl=String)
+    hits = fts.subquery("hits")
+    query = (
+        select(
+            SearchDocument.kind,
+            SearchDocument.id,
+            SearchDocument.show_id,
+            hits.c.title_hl,
+            hits.c.body_hl,
+            hits.c.score,
+        )
+        # Uuid columns are stored as 32 hex digits on SQLite: the FTS doc_id is the same text.
+        .join(hits, hits.c.doc_id == SearchDocument.id)
+        .where(_scope(allowed, live_shows, include_shows))
+        .order_by(hits.c.score, SearchDocument.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = await session.execute(query, {"match": match})
+    return [
+        Hit(kind, doc_id, show_id, _render(title), _render(body), -float(score))
+        for kind, doc_id, show_id, title, body, score in rows.all()
+    ]
+
+
+async def _search_postgres(
+    session: AsyncSession,
+    words: list[str],
+    allowed: Select[Any],
+    live_shows: Select[Any],
+    include_shows: bool,
+    offset: int,
+    limit: int,
+) -> list[Hit]:
+    tsquery = " & ".join(f"{w}:*" for w in words)
+    ranked = (
+        select(
+            SearchDocument.kind,
+            SearchDocument.id,
+            SearchDocument.show_id,
+            SearchDocument.title,
+            SearchDocument.body,
+            text("ts_rank_cd(search_documents.tsv, to_tsquery('simple', :tsq)) AS score"),
+        )
+        .where(text("search_documents.tsv @@ to_tsquery('simple', :tsq)"))
+        .where(_scope(allowed, live_shows, include_shows))
+        .order_by(text("score DESC"), SearchDocument.id)
+        .offset(offset)
+        .limit(limit)
+        .subquery("ranked")
+    )
+    options = f"StartSel={_START}, StopSel={_END}, MaxWords=30, MinWords=12"
+    title_options = f"StartSel={_START}, StopSel={_END}, HighlightAll=true"
+    final = select(
+        ranked.c.kind,
+        ranked.c.id,
+        ranked.c.show_id,
+        text(f"ts_headline('simple', ranked.title, to_tsquery('simple', :tsq), '{title_options}')"),
+        text(f"ts_headline('simple', ranked.body, to_tsquery('simple', :tsq), '{options}')"),
+        ranked.c.score,
+    ).order_by(ranked.c.score.desc(), ranked.c.id)
+    rows = await session.execute(final, {"tsq": tsquery})
+    return [
+        Hit(kind, doc_id, show_id, _render(title), _render(body), float(score))
+        for kind, doc_id, show_id, title, body, score in rows.all()
+    ]
