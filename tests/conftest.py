@@ -30,6 +30,7 @@ from amphora.app import create_app
 from amphora.kit import migrate
 from amphora.runtime import Runtime
 from amphora.settings import Settings
+from tests.catalog import Team, make_team
 from tests.fakes.s3 import MotoS3, moto_s3_server
 from tests.fakes.smtp import Mailbox, smtp_server
 
@@ -211,3 +212,8 @@ def client(app_client: tuple[Any, httpx.AsyncClient]) -> httpx.AsyncClient:
 def runtime(app_client: tuple[Any, httpx.AsyncClient]) -> Runtime:
     runtime: Runtime = app_client[0].state.runtime
     return runtime
+
+
+@pytest_asyncio.fixture
+async def team(client: httpx.AsyncClient, mailbox: Mailbox) -> Team:
+    return await make_team(client, mailbox)

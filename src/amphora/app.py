@@ -14,11 +14,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import amphora
 from amphora.account.router import admin_router, auth_router, users_router
 from amphora.delivery.router import router as delivery_router
+from amphora.episode.router import router as episode_router
 from amphora.kit.asgi import RequestMiddleware
 from amphora.kit.errors import install_error_handlers
 from amphora.kit.jobs import Jobs
+from amphora.media.router import router as upload_router
 from amphora.runtime import Runtime, make_jobs, open_runtime
 from amphora.settings import Settings
+from amphora.show.browse import router as browse_router
 from amphora.show.router import router as show_router
 from amphora.web.admin import mount_admin
 from amphora.web.pages import router as pages_router
@@ -80,7 +83,15 @@ def create_app(
     )
 
     api = APIRouter(prefix=API_PREFIX)
-    for router in (auth_router, users_router, admin_router, show_router):
+    for router in (
+        auth_router,
+        users_router,
+        admin_router,
+        show_router,
+        episode_router,
+        upload_router,
+        browse_router,
+    ):
         api.include_router(router)
     app.include_router(api)
     app.include_router(_ops_router(runtime))

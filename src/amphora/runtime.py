@@ -13,7 +13,12 @@ from amphora.settings import Settings
 
 # Every module that declares jobs: imported before a Huey instance is built, so that producers
 # and consumers know the same tasks whatever else a process happened to import.
-JOB_MODULES = ("amphora.kit.mail", "amphora.account.tasks")
+JOB_MODULES = (
+    "amphora.kit.mail",
+    "amphora.account.tasks",
+    "amphora.media.router",
+    "amphora.show.tasks",
+)
 
 
 def make_jobs(settings: Settings) -> Jobs:

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     login_failures_per_minute: int = 10
     job_workers: int = 2
     default_storage_quota_bytes: int = 10 * 1024**3
+    max_direct_upload_bytes: int = 200 * 1024**2
+    max_upload_bytes: int = 4 * 1024**3
     delete_grace_days: int = 30
 
     @field_validator("trusted_proxies", mode="before")

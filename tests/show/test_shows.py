@@ -8,9 +8,9 @@ import httpx
 from PIL import Image
 
 from amphora.runtime import Runtime
+from tests.catalog import Team, image_bytes
 from tests.fakes.smtp import Mailbox
 from tests.helpers import API, login, register, unique_email, verified_account
-from tests.show.conftest import Team, image_bytes
 
 FULL_SHOW = {
     "title": "Café Stories: Vol. 1",

@@ -37,7 +37,15 @@ _VIDEO_CODECS = frozenset({b"avc1", b"avc3", b"hvc1", b"hev1", b"mp4v", b"av01"}
 _MP3: Any = mutagen.mp3.MP3
 _MP4: Any = mutagen.mp4.MP4
 
-_PARSE_ERRORS = (MutagenError, struct.error, ValueError, IndexError, KeyError, EOFError)
+_PARSE_ERRORS = (
+    MutagenError,
+    struct.error,
+    ValueError,
+    IndexError,
+    KeyError,
+    EOFError,
+    OverflowError,
+)
 
 
 class ProbeError(Exception):
@@ -462,7 +470,7 @@ def _probe_mp4(path: Path, f: BinaryIO, size: int) -> MediaInfo:
         sample_rate = int(info.sample_rate)
         codec = str(info.codec)
         names = mp4.tags.get("\xa9nam") if mp4.tags is not None else None
-        title = str(names[0]).strip() or None if names else None
+        title = (str(names[0]).strip() or None) if names else None
     except _PARSE_ERRORS as exc:
         raise _corrupt(f"unreadable MP4: {exc}") from exc
 

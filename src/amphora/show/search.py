@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Select, String, delete, select, text
+from sqlalchemy import Float, Select, String, delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amphora.kit.html import html_to_text
@@ -126,42 +126,34 @@ async def search(
     *,
     q: str,
     show_ids: Sequence[uuid.UUID],
-    episode_filter: Select[Any] | None,
+    episode_ids: Select[Any] | None,
     include_shows: bool,
     offset: int,
     limit: int,
 ) -> list[Hit]:
-    """Ranked hits among ``show_ids``. ``episode_filter`` selects the episode ids allowed (the
-    episode list's filters); shows are included only when ``include_shows``."""
+    """Ranked hits among ``show_ids``: episodes whose id ``episode_ids`` selects (none when
+    None), and the shows themselves when ``include_shows``."""
     words = terms(q)
-    if not words or not show_ids:
+    if not words or not show_ids or (episode_ids is None and not include_shows):
         return []
-    allowed = select(Episode.id).where(Episode.show_id.in_(show_ids), Episode.deleted_at.is_(None))
-    if episode_filter is not None:
-        allowed = episode_filter
     live_shows = select(Show.id).where(Show.id.in_(show_ids), Show.deleted_at.is_(None))
+    scope = _scope(episode_ids, live_shows, include_shows)
     if _is_sqlite(session):
-        return await _search_sqlite(
-            session, words, allowed, live_shows, include_shows, offset, limit
-        )
-    return await _search_postgres(session, words, allowed, live_shows, include_shows, offset, limit)
+        return await _search_sqlite(session, words, scope, offset, limit)
+    return await _search_postgres(session, words, scope, offset, limit)
 
 
-def _scope(allowed: Select[Any], live_shows: Select[Any], include_shows: bool) -> Any:
-    episodes = (SearchDocument.kind == "episode") & SearchDocument.id.in_(allowed)
-    if not include_shows:
-        return episodes
-    return episodes | ((SearchDocument.kind == "show") & SearchDocument.id.in_(live_shows))
+def _scope(episode_ids: Select[Any] | None, live_shows: Select[Any], include_shows: bool) -> Any:
+    parts = []
+    if episode_ids is not None:
+        parts.append((SearchDocument.kind == "episode") & SearchDocument.id.in_(episode_ids))
+    if include_shows:
+        parts.append((SearchDocument.kind == "show") & SearchDocument.id.in_(live_shows))
+    return or_(*parts)
 
 
 async def _search_sqlite(
-    session: AsyncSession,
-    words: list[str],
-    allowed: Select[Any],
-    live_shows: Select[Any],
-    include_shows: bool,
-    offset: int,
-    limit: int,
+    session: AsyncSession, words: list[str], scope: Any, offset: int, limit: int
 ) -> list[Hit]:
     match = " ".join(f'"{w}"*' for w in words)
     # Only our constant marker characters are formatted in; the user's words are bound.
@@ -183,7 +175,7 @@ async def _search_sqlite(
         )
         # Uuid columns are stored as 32 hex digits on SQLite: the FTS doc_id is the same text.
         .join(hits, hits.c.doc_id == SearchDocument.id)
-        .where(_scope(allowed, live_shows, include_shows))
+        .where(scope)
         .order_by(hits.c.score, SearchDocument.id)
         .offset(offset)
         .limit(limit)
@@ -196,13 +188,7 @@ async def _search_sqlite(
 
 
 async def _search_postgres(
-    session: AsyncSession,
-    words: list[str],
-    allowed: Select[Any],
-    live_shows: Select[Any],
-    include_shows: bool,
-    offset: int,
-    limit: int,
+    session: AsyncSession, words: list[str], scope: Any, offset: int, limit: int
 ) -> list[Hit]:
     tsquery = " & ".join(f"{w}:*" for w in words)
     ranked = (
@@ -215,7 +201,7 @@ async def _search_postgres(
             text("ts_rank_cd(search_documents.tsv, to_tsquery('simple', :tsq)) AS score"),
         )
         .where(text("search_documents.tsv @@ to_tsquery('simple', :tsq)"))
-        .where(_scope(allowed, live_shows, include_shows))
+        .where(scope)
         .order_by(text("score DESC"), SearchDocument.id)
         .offset(offset)
         .limit(limit)

@@ -1,4 +1,4 @@
-"""A show's team: owner, editor, viewer, and a stranger with no access."""
+"""A show's team (owner, editor, viewer, and a stranger with no access), and test images."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest_asyncio
 from PIL import Image
 
 from tests.fakes.smtp import Mailbox
@@ -27,8 +26,7 @@ class Team:
         return f"{API}/shows/{self.show['id']}"
 
 
-@pytest_asyncio.fixture
-async def team(client: httpx.AsyncClient, mailbox: Mailbox) -> Team:
+async def make_team(client: httpx.AsyncClient, mailbox: Mailbox) -> Team:
     owner, editor, viewer, stranger = [await verified_account(client, mailbox) for _ in range(4)]
     created = await client.post(
         f"{API}/shows", json={"title": "The Lighthouse Hour"}, headers=owner.headers
