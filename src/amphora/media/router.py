@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +26,7 @@ from amphora.account.schemas import Input
 from amphora.deps import RuntimeDep, SessionDep
 from amphora.episode.service import episode_access
 from amphora.kit.clock import utcnow
-from amphora.kit.errors import AmphoraError, Conflict, NotFound, PayloadTooLarge
+from amphora.kit.errors import AmphoraError, Conflict, NotFound, PayloadTooLarge, error_body
 from amphora.kit.jobs import crontab, job, periodic
 from amphora.kit.openapi import errors
 from amphora.media import service as media
@@ -204,12 +205,16 @@ async def complete_upload(
     path = staged_path(runtime.settings, upload.id)
     try:
         await media.probe(path)
-    except AmphoraError:
+    except AmphoraError as exc:
+        # Nothing is kept of a refused file. Answered rather than raised, so that the
+        # deletion commits instead of being rolled back with the error.
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         await session.delete(upload)
         await session.flush()
-        raise
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details), status_code=exc.status_code
+        )
     upload.status = UploadStatus.processing
     await session.flush()
     finish_upload.defer(session, str(upload.id))

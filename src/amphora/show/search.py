@@ -14,7 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Select, String, delete, or_, select, text
+from sqlalchemy import (
+    Float,
+    Select,
+    String,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amphora.kit.html import html_to_text
@@ -190,7 +201,9 @@ async def _search_sqlite(
 async def _search_postgres(
     session: AsyncSession, words: list[str], scope: Any, offset: int, limit: int
 ) -> list[Hit]:
-    tsquery = " & ".join(f"{w}:*" for w in words)
+    tsq = func.to_tsquery("simple", bindparam("tsq"))
+    tsv: Any = literal_column("search_documents.tsv")
+    score = func.ts_rank_cd(tsv, tsq).label("score")
     ranked = (
         select(
             SearchDocument.kind,
@@ -198,26 +211,26 @@ async def _search_postgres(
             SearchDocument.show_id,
             SearchDocument.title,
             SearchDocument.body,
-            text("ts_rank_cd(search_documents.tsv, to_tsquery('simple', :tsq)) AS score"),
+            score,
         )
-        .where(text("search_documents.tsv @@ to_tsquery('simple', :tsq)"))
-        .where(scope)
-        .order_by(text("score DESC"), SearchDocument.id)
+        .where(tsv.op("@@")(tsq), scope)
+        .order_by(score.desc(), SearchDocument.id)
         .offset(offset)
         .limit(limit)
         .subquery("ranked")
     )
-    options = f"StartSel={_START}, StopSel={_END}, MaxWords=30, MinWords=12"
+    # Headlines only for the page's rows: ts_headline is the expensive part.
+    body_options = f"StartSel={_START}, StopSel={_END}, MaxWords=30, MinWords=12"
     title_options = f"StartSel={_START}, StopSel={_END}, HighlightAll=true"
     final = select(
         ranked.c.kind,
         ranked.c.id,
         ranked.c.show_id,
-        text(f"ts_headline('simple', ranked.title, to_tsquery('simple', :tsq), '{title_options}')"),
-        text(f"ts_headline('simple', ranked.body, to_tsquery('simple', :tsq), '{options}')"),
+        func.ts_headline("simple", ranked.c.title, tsq, title_options),
+        func.ts_headline("simple", ranked.c.body, tsq, body_options),
         ranked.c.score,
     ).order_by(ranked.c.score.desc(), ranked.c.id)
-    rows = await session.execute(final, {"tsq": tsquery})
+    rows = await session.execute(final, {"tsq": " & ".join(f"{w}:*" for w in words)})
     return [
         Hit(kind, doc_id, show_id, _render(title), _render(body), float(score))
         for kind, doc_id, show_id, title, body, score in rows.all()
