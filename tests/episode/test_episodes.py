@@ -328,3 +328,42 @@ async def test_trash_restore_with_show(client: httpx.AsyncClient, team: Team) ->
         f"{API}/episodes/{alone['id']}/restore", headers=team.editor.headers
     )
     assert restored.status_code == 200 and restored.json()["deleted_at"] is None
+
+
+async def test_episode_list_query_count_does_not_grow_with_the_page(
+    client: httpx.AsyncClient, team: Team, runtime: Runtime
+) -> None:
+    from sqlalchemy import event
+
+    for i in range(12):
+        made = await _episode(client, team, title=f"E{i}", persons=[{"name": "P"}])
+        if i % 3 == 0:
+            await client.put(
+                f"{API}/episodes/{made['id']}/audio",
+                content=tone_mp3(1),
+                headers={**team.editor.headers, "content-type": "audio/mpeg"},
+            )
+            await client.post(
+                f"{API}/episodes/{made['id']}/transcripts",
+                files={"file": ("t.vtt", VTT)},
+                headers=team.editor.headers,
+            )
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = runtime.db.engine.sync_engine
+    counts = []
+    for limit in (2, 12):
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            page = await client.get(
+                f"{team.show_url}/episodes", params={"limit": limit}, headers=team.viewer.headers
+            )
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert len(page.json()["items"]) == limit
+        counts.append(len(statements))
+    assert counts[0] == counts[1]
