@@ -354,6 +354,8 @@ async def test_episode_list_query_count_does_not_grow_with_the_page(
         statements.append(str(args[2]))
 
     engine = runtime.db.engine.sync_engine
+    # The token's first use records a timestamp: not part of what is measured.
+    await client.get(f"{team.show_url}/episodes", headers=team.viewer.headers)
     counts = []
     for limit in (3, 12):  # both pages hold episodes with and without media
         statements.clear()
@@ -366,4 +368,4 @@ async def test_episode_list_query_count_does_not_grow_with_the_page(
             event.remove(engine, "before_cursor_execute", count)
         assert len(page.json()["items"]) == limit
         counts.append(len(statements))
-    assert counts[0] == counts[1]
+    assert counts[0] == counts[1], statements
