@@ -18,14 +18,19 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 import psutil  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from amphora.settings import Settings
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -98,6 +103,25 @@ def percentile(sorted_values: list[float], pct: float) -> float:
         return 0.0
     rank = max(1, min(len(sorted_values), round(pct / 100 * len(sorted_values) + 0.5)))
     return sorted_values[rank - 1]
+
+
+def latency_summary(seconds: list[float]) -> dict[str, float | int]:
+    """``count`` plus mean / p50 / p95 / p99 / max in ms of request durations given in seconds."""
+    ms = sorted(s * 1000 for s in seconds)
+    return {
+        "count": len(ms),
+        "mean": round(sum(ms) / len(ms), 2) if ms else 0.0,
+        "p50": round(percentile(ms, 50), 2),
+        "p95": round(percentile(ms, 95), 2),
+        "p99": round(percentile(ms, 99), 2),
+        "max": round(ms[-1], 2) if ms else 0.0,
+    }
+
+
+def wanted_backends(default: tuple[str, ...] = ("sqlite", "postgresql")) -> list[str]:
+    """``BENCH_BACKENDS=sqlite`` (comma-separated) runs a subset of the backends."""
+    wanted = [b.strip() for b in os.environ.get("BENCH_BACKENDS", "").split(",") if b.strip()]
+    return wanted or list(default)
 
 
 # --- the server process -------------------------------------------------------------------------
@@ -265,6 +289,149 @@ def pg_database(prefix: str = "amphora_bench") -> Iterator[str]:
         drop_pg_database(name)
 
 
+@contextlib.contextmanager
+def backend_env(
+    backend: str, data_dir: Path, port: int, **overrides: str
+) -> Iterator[dict[str, str]]:
+    """The server environment for ``sqlite`` (embedded: SQLite, local files, in-process jobs)
+    or ``postgresql`` (a throwaway database, dropped afterwards, plus Redis)."""
+    if backend == "sqlite":
+        yield base_env(data_dir, port, **overrides)
+    elif backend == "postgresql":
+        with pg_database() as url:
+            yield base_env(
+                data_dir, port, AMPHORA_DATABASE_URL=url, AMPHORA_REDIS_URL=REDIS_URL, **overrides
+            )
+    else:
+        raise ValueError(f"unknown backend {backend!r}")
+
+
+def db_upgrade(env: Mapping[str, str]) -> None:
+    """`amphora db upgrade` against the database of ``env`` (before seeding it directly)."""
+    data_dir = Path(env["AMPHORA_DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [*amphora_command(), "db", "upgrade"],
+        env=dict(env),
+        cwd=data_dir,
+        stdin=subprocess.DEVNULL,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+# --- in-process access (seeding, statement counts, query plans) ---------------------------------
+
+
+def settings_for(env: Mapping[str, str]) -> Settings:
+    """The project's ``Settings`` for a server environment, built in this process.
+
+    Only ``env`` counts: no ``.env`` file is read and stray ``AMPHORA_*`` variables of this
+    process are hidden while the settings are built.
+    """
+    from amphora.settings import Settings
+
+    values = {
+        k.removeprefix("AMPHORA_").lower(): v for k, v in env.items() if k.startswith("AMPHORA_")
+    }
+    stray = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AMPHORA_")}
+    try:
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    finally:
+        os.environ.update(stray)
+
+
+@contextlib.asynccontextmanager
+async def in_process_client(env: Mapping[str, str]) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    """``(client, app)``: the app of ``amphora.app.create_app`` for ``env``, called through
+    ``httpx.ASGITransport`` (no socket, no job consumer). Its engine is
+    ``app.state.runtime.db.engine``; it is disposed of afterwards."""
+    from amphora.app import create_app
+
+    app = create_app(settings_for(env), run_jobs=False)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1", timeout=120
+        ) as client:
+            yield client, app
+    finally:
+        await app.state.runtime.aclose()
+
+
+@dataclass
+class Statement:
+    sql: str
+    parameters: Any
+    seconds: float
+
+
+class StatementRecorder:
+    """Records every SQL statement an engine sends (``before/after_cursor_execute``), with its
+    parameters and duration. Use as a context manager around in-process requests."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.sync_engine = engine.sync_engine
+        self.statements: list[Statement] = []
+        self._started: list[float] = []
+
+    def _before(self, _conn: Any, _cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+        self._started.append(time.perf_counter())
+
+    def _after(self, _conn: Any, _cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+        started = self._started.pop() if self._started else time.perf_counter()
+        self.statements.append(Statement(sql, parameters, time.perf_counter() - started))
+
+    def __enter__(self) -> StatementRecorder:
+        from sqlalchemy import event
+
+        event.listen(self.sync_engine, "before_cursor_execute", self._before)
+        event.listen(self.sync_engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.sync_engine, "before_cursor_execute", self._before)
+        event.remove(self.sync_engine, "after_cursor_execute", self._after)
+
+    def clear(self) -> None:
+        self.statements.clear()
+
+    @property
+    def db_seconds(self) -> float:
+        return sum(s.seconds for s in self.statements)
+
+    def slowest(self) -> Statement | None:
+        return max(self.statements, key=lambda s: s.seconds, default=None)
+
+    def summary(self, width: int = 100) -> list[str]:
+        """One line per statement: duration and the start of the SQL, whitespace collapsed."""
+        return [
+            f"{s.seconds * 1000:7.2f} ms  {' '.join(s.sql.split())[:width]}"
+            for s in self.statements
+        ]
+
+
+async def explain(engine: AsyncEngine, statement: Statement) -> list[str]:
+    """The plan of a recorded statement: ``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN (ANALYZE,
+    BUFFERS)`` on PostgreSQL (which runs it once more, read-only queries only)."""
+    sqlite = engine.dialect.name == "sqlite"
+    prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN (ANALYZE, BUFFERS) "
+    async with engine.connect() as conn:
+        result = await conn.exec_driver_sql(prefix + statement.sql, statement.parameters)
+        rows = result.all()
+    if not sqlite:
+        return [str(row[0]) for row in rows]
+    depth: dict[int, int] = {0: -1}
+    lines = []
+    for node, parent, _unused, detail in rows:
+        depth[node] = depth.get(parent, -1) + 1
+        lines.append("  " * depth[node] + str(detail))
+    return lines
+
+
 # --- users --------------------------------------------------------------------------------------
 
 
@@ -287,6 +454,13 @@ def create_user(env: Mapping[str, str], email: str, password: str, display_name:
         capture_output=True,
         timeout=120,
     )
+
+
+def new_credentials() -> tuple[str, str]:
+    """A fresh ``(email, password)`` for a benchmark user."""
+    import secrets
+
+    return f"bench-{secrets.token_hex(4)}@example.com", "Pw-" + secrets.token_urlsafe(18)
 
 
 def login(base_url: str, email: str, password: str) -> str:

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +31,13 @@ import psutil  # type: ignore[import-untyped]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    REDIS_URL,
     Server,
-    base_env,
+    backend_env,
     create_user,
     exit_on_sigterm,
     free_port,
     login,
     percentile,
-    pg_database,
     rss_mb,
     running_server,
     temp_dir,
@@ -185,17 +182,6 @@ def pick_client() -> str:
 
 
 # --- one backend --------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def backend_env(backend: str, data_dir: Path, port: int) -> Iterator[dict[str, str]]:
-    if backend == "sqlite":
-        yield base_env(data_dir, port)
-    elif backend == "postgresql":
-        with pg_database() as url:
-            yield base_env(data_dir, port, AMPHORA_DATABASE_URL=url, AMPHORA_REDIS_URL=REDIS_URL)
-    else:
-        raise ValueError(f"unknown backend {backend!r}")
 
 
 def _cpu_seconds(pid: int) -> float:
