@@ -369,3 +369,24 @@ async def test_episode_list_query_count_does_not_grow_with_the_page(
         assert len(page.json()["items"]) == limit
         counts.append(len(statements))
     assert counts[0] == counts[1], statements
+
+
+async def test_times_without_a_timezone_are_refused(client: httpx.AsyncClient, team: Team) -> None:
+    naive = await client.post(
+        f"{team.show_url}/episodes",
+        json={"title": "x", "publish_at": "2026-01-01T10:00:00"},
+        headers=team.editor.headers,
+    )
+    assert naive.status_code == 422
+    listed = await client.get(
+        f"{team.show_url}/episodes",
+        params={"published_after": "2026-01-01T10:00:00"},
+        headers=team.viewer.headers,
+    )
+    assert listed.status_code == 422
+    too_long = await client.post(
+        f"{team.show_url}/episodes", json={"title": "x" * 256}, headers=team.editor.headers
+    )
+    assert too_long.status_code == 422
+    listed = await client.get(f"{team.show_url}/episodes", headers=team.viewer.headers)
+    assert listed.json()["items"] == []

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
 from amphora.account.deps import Writer
 from amphora.deps import RuntimeDep, SessionDep
@@ -78,8 +78,8 @@ async def list_episodes(
     season: Annotated[int | None, Query(ge=1)] = None,
     episode_type: EpisodeType | None = None,
     status_: Annotated[Status | None, Query(alias="status")] = None,
-    published_after: datetime | None = None,
-    published_before: datetime | None = None,
+    published_after: AwareDatetime | None = None,
+    published_before: AwareDatetime | None = None,
     sort: Sort = "-published",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from amphora.account.schemas import Input
 from amphora.show.podcast_types import (
@@ -42,7 +42,7 @@ class EpisodeFields(Input):
     number_display: Annotated[str, Field(max_length=32)] | None = None
     explicit: bool | None = None
     link: Url | None = None
-    publish_at: datetime | None = Field(
+    publish_at: AwareDatetime | None = Field(
         None, description="null: draft; in the future: scheduled; past: published."
     )
     series_id: uuid.UUID | None = None

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import select
 
 from amphora.account.deps import Reader
@@ -50,8 +49,8 @@ async def search(
     season: Annotated[int | None, Query(ge=1)] = None,
     episode_type: EpisodeType | None = None,
     status_: Annotated[Status | None, Query(alias="status")] = None,
-    published_after: datetime | None = None,
-    published_before: datetime | None = None,
+    published_after: AwareDatetime | None = None,
+    published_before: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> Page[SearchHit]:

@@ -5,12 +5,19 @@ builder and the importer read and write exactly these shapes.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from amphora.show.categories import is_valid_category
 
@@ -79,14 +86,14 @@ class RemoteItem(Strict):
 class UpdateFrequency(Strict):
     text: Short
     complete: bool = False
-    dtstart: datetime | None = None
+    dtstart: AwareDatetime | None = None
     rrule: Annotated[str, Field(max_length=512)] | None = None
 
 
 class Trailer(Strict):
     title: Short
     url: Url
-    pubdate: datetime
+    pubdate: AwareDatetime
     length: Annotated[int, Field(ge=0)] | None = None
     type: Annotated[str, Field(max_length=64)] | None = None
     season: Annotated[int, Field(ge=1)] | None = None
