@@ -58,10 +58,14 @@ async def _record_use(runtime: Runtime, statement: Any) -> None:
 CurrentAuth = Annotated[Authenticated, Depends(current_auth)]
 
 
+def ensure_scope(auth: Authenticated, scope: Scope) -> None:
+    if scope not in auth.scopes:
+        raise MissingScope(f"This token lacks the '{scope}' scope.")
+
+
 def require_scope(scope: Scope) -> Callable[[Authenticated], Coroutine[Any, Any, Authenticated]]:
     async def check(auth: CurrentAuth) -> Authenticated:
-        if scope not in auth.scopes:
-            raise MissingScope(f"This token lacks the '{scope}' scope.")
+        ensure_scope(auth, scope)
         return auth
 
     return check

@@ -17,7 +17,9 @@ router = APIRouter(tags=["public"])
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-@router.api_route("/artwork/{artwork_id}/{name}.{ext}", methods=["GET", "HEAD"])
+@router.api_route(
+    "/artwork/{artwork_id}/{name}.{ext}", methods=["GET", "HEAD"], include_in_schema=False
+)
 async def artwork_file(
     artwork_id: uuid.UUID,
     name: Annotated[str, Path(max_length=16)],

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 
-from amphora.account.deps import CurrentAuth
-from amphora.account.errors import MissingScope
+from amphora.account.deps import CurrentAuth, ensure_scope
 from amphora.account.schemas import Scope
 from amphora.deps import SessionDep
 from amphora.episode.service import EpisodeAccess, episode_access
@@ -24,8 +23,7 @@ def episode_role(
     async def dependency(
         episode_id: uuid.UUID, auth: CurrentAuth, session: SessionDep
     ) -> EpisodeAccess:
-        if scope not in auth.scopes:
-            raise MissingScope(f"This token lacks the '{scope}' scope.")
+        ensure_scope(auth, scope)
         return await episode_access(
             session, episode_id=episode_id, user=auth.user, minimum=minimum, deleted=deleted
         )

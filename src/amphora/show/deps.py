@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 
-from amphora.account.deps import CurrentAuth
-from amphora.account.errors import MissingScope
+from amphora.account.deps import CurrentAuth, ensure_scope
 from amphora.account.schemas import Scope
 from amphora.deps import SessionDep
 from amphora.models import Role
@@ -23,8 +22,7 @@ def show_role(
     scope = Scope.read if minimum is Role.viewer else Scope.write
 
     async def dependency(show_id: uuid.UUID, auth: CurrentAuth, session: SessionDep) -> ShowAccess:
-        if scope not in auth.scopes:
-            raise MissingScope(f"This token lacks the '{scope}' scope.")
+        ensure_scope(auth, scope)
         return await show_access(
             session, show_id=show_id, user=auth.user, minimum=minimum, deleted=deleted
         )

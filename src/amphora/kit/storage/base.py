@@ -1,23 +1,4 @@
-"""Blob storage for media files: one async interface, a local-disk backend and an S3 backend.
-
-Everything that keeps bytes outside the database (uploaded audio, artwork, exports) goes
-through :class:`Storage`. The backend is picked from a URL by :func:`create_storage`:
-
-* ``""`` -> ``<data_dir>/media`` on local disk,
-* ``file:///abs/path`` or ``file://relative/to/data_dir`` -> local disk,
-* ``s3://bucket[/prefix]`` -> any S3-compatible object store (via obstore).
-
-Guarantees shared by both backends:
-
-* Writes stream (the whole file is never held in memory) and publish atomically: an object
-  becomes visible under its key only once it is complete. If the source iterator raises,
-  nothing is left behind and the exception propagates unchanged.
-* Every key goes through :func:`validate_key` (relative POSIX paths made of
-  ``[A-Za-z0-9._-]`` segments); the local backend also checks that the resolved path stays
-  inside its root, so ``..`` tricks and symlinks cannot escape it.
-* Missing objects raise :class:`StorageKeyNotFound`; other backend failures raise
-  :class:`StorageError`.
-"""
+"""The storage interface every backend implements, its key rules and its errors."""
 
 from __future__ import annotations
 
