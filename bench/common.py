@@ -97,6 +97,17 @@ def rss_mb(pid: int, *, children: bool = True) -> float:
     return total / (1024 * 1024)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants so far."""
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def percentile(sorted_values: list[float], pct: float) -> float:
     """Nearest-rank percentile of already sorted values (0 for an empty list)."""
     if not sorted_values:
@@ -332,12 +343,12 @@ def settings_for(env: Mapping[str, str]) -> Settings:
     """
     from amphora.settings import Settings
 
-    values = {
+    values: dict[str, Any] = {
         k.removeprefix("AMPHORA_").lower(): v for k, v in env.items() if k.startswith("AMPHORA_")
     }
     stray = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AMPHORA_")}
     try:
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
     finally:
         os.environ.update(stray)
 
@@ -459,14 +470,15 @@ async def explain(engine: AsyncEngine, statement: Statement) -> list[str]:
     prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN (ANALYZE, BUFFERS) "
     async with engine.connect() as conn:
         result = await conn.exec_driver_sql(prefix + statement.sql, statement.parameters)
-        rows = result.all()
+        rows: list[Any] = [tuple(row) for row in result.all()]
     if not sqlite:
         return [str(row[0]) for row in rows]
     depth: dict[int, int] = {0: -1}
     lines = []
-    for node, parent, _unused, detail in rows:
+    for row in rows:  # (id, parent, notused, detail)
+        node, parent, detail = int(row[0]), int(row[1]), str(row[3])
         depth[node] = depth.get(parent, -1) + 1
-        lines.append("  " * depth[node] + str(detail))
+        lines.append("  " * depth[node] + detail)
     return lines
 
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BENCH_DIR, RESULTS_DIR, exit_on_sigterm, write_result
 
-BENCHMARKS = ["startup", "users_me"]
+BENCHMARKS = ["startup", "users_me", "episode_list", "search", "upload"]
 TIMEOUT_S = 30 * 60  # per benchmark; each one also bounds its own waits
 
 

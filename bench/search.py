@@ -150,6 +150,7 @@ async def inspect(env: dict[str, str], token: str, kinds: dict[str, list[str]]) 
                     "sql_ms": round(recorder.db_seconds * 1000, 2),
                     "statements": recorder.summary(),
                 },
+                "slowest_statement": " ".join(slowest.sql.split()) if slowest else None,
                 "slowest_statement_plan": await explain(engine, slowest) if slowest else [],
             }
     return out

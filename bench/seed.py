@@ -248,11 +248,16 @@ async def seed_catalog(
                     if db.is_sqlite:
                         await session.execute(
                             text(
-                                "INSERT INTO search_fts (doc_id, title, body) "
-                                "VALUES (:id, :title, :body)"
+                                "INSERT INTO search_fts (doc_id, show_id, title, body) "
+                                "VALUES (:id, :show, :title, :body)"
                             ),
                             [
-                                {"id": row["id"].hex, "title": row["title"], "body": body}
+                                {
+                                    "id": row["id"].hex,
+                                    "show": row["show_id"].hex,
+                                    "title": row["title"],
+                                    "body": body,
+                                }
                                 for row, body in pairs
                             ],
                         )

@@ -14,7 +14,6 @@ After the measured run, 5 s at a single connection are recorded for context
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -26,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     Server,
     backend_env,
+    cpu_seconds,
     create_user,
     exit_on_sigterm,
     free_port,
@@ -184,23 +183,13 @@ def pick_client() -> str:
 # --- one backend --------------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
-    proc = psutil.Process(pid)
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = p.cpu_times()
-            total += times.user + times.system
-    return total
-
-
 def load(server: Server, token: str, client: str) -> dict[str, Any]:
     url = f"{server.base_url}{PATH}"
     run = run_wrk if client == "wrk" else run_httpx
     run(url, token, WARMUP_S, CONNECTIONS)
-    cpu_before = _cpu_seconds(server.pid)
+    cpu_before = cpu_seconds(server.pid)
     measured = run(url, token, DURATION_S, CONNECTIONS)
-    cpu_used = _cpu_seconds(server.pid) - cpu_before
+    cpu_used = cpu_seconds(server.pid) - cpu_before
     measured["server_cpu_percent"] = round(100 * cpu_used / measured["duration_s"], 1)
     measured["server_rss_mb_after"] = round(rss_mb(server.pid), 1)
     # Context, not judged: one connection shows the service time without queueing.

@@ -342,7 +342,8 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute(
             "CREATE VIRTUAL TABLE search_fts USING fts5("
-            "doc_id UNINDEXED, title, body, tokenize='unicode61 remove_diacritics 2')"
+            "doc_id UNINDEXED, show_id UNINDEXED, title, body, "
+            "tokenize='unicode61 remove_diacritics 2')"
         )
     else:
         op.execute(

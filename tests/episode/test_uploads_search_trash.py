@@ -330,3 +330,22 @@ async def test_purge_after_grace_period_exactly_once(
     async with runtime.db.session(write=False) as session:
         assert await session.scalar(select(func.count()).select_from(Episode)) == 0
         assert await session.scalar(select(func.count()).select_from(SearchDocument)) == 0
+
+
+async def test_search_ranks_the_most_recent_matches_when_there_are_very_many(
+    client: httpx.AsyncClient, team: Team, monkeypatch: Any
+) -> None:
+    from amphora.show import search
+
+    monkeypatch.setattr(search, "CANDIDATES", 2)
+    for i in range(4):
+        await _episode(client, team, title=f"Harbour {i}")
+    await client.post(
+        f"{API}/shows", json={"title": "Harbour elsewhere"}, headers=team.stranger.headers
+    )
+    found = await client.get(f"{API}/search", params={"q": "harbour"}, headers=team.viewer.headers)
+    titles = sorted(
+        h["title"].replace("<mark>", "").replace("</mark>", "") for h in found.json()["items"]
+    )
+    # Another creator's matches never take a place among the candidates.
+    assert titles == ["Harbour 2", "Harbour 3"]

@@ -161,29 +161,36 @@ class EpisodeFilters:
         return repr(self)
 
 
-def filtered(show_ids: Sequence[uuid.UUID], filters: EpisodeFilters) -> Select[Any]:
-    """Live episodes of these shows matching the filters (shared by the list and search)."""
+def conditions(filters: EpisodeFilters) -> list[Any]:
+    """The filters as conditions on ``Episode`` (shared by the list and search)."""
     now = utcnow()
-    query = select(Episode).where(Episode.show_id.in_(show_ids), Episode.deleted_at.is_(None))
+    where: list[Any] = []
     if filters.q:
-        query = query.where(func.lower(Episode.title).contains(filters.q.lower(), autoescape=True))
+        where.append(func.lower(Episode.title).contains(filters.q.lower(), autoescape=True))
     if filters.series_id is not None:
-        query = query.where(Episode.series_id == filters.series_id)
+        where.append(Episode.series_id == filters.series_id)
     if filters.season is not None:
-        query = query.where(Episode.season == filters.season)
+        where.append(Episode.season == filters.season)
     if filters.episode_type is not None:
-        query = query.where(Episode.episode_type == filters.episode_type)
+        where.append(Episode.episode_type == filters.episode_type)
     if filters.status == "draft":
-        query = query.where(Episode.publish_at.is_(None))
+        where.append(Episode.publish_at.is_(None))
     elif filters.status == "scheduled":
-        query = query.where(Episode.publish_at > now)
+        where.append(Episode.publish_at > now)
     elif filters.status == "published":
-        query = query.where(Episode.publish_at <= now)
+        where.append(Episode.publish_at <= now)
     if filters.published_after is not None:
-        query = query.where(Episode.publish_at >= filters.published_after)
+        where.append(Episode.publish_at >= filters.published_after)
     if filters.published_before is not None:
-        query = query.where(Episode.publish_at < filters.published_before)
-    return query
+        where.append(Episode.publish_at < filters.published_before)
+    return where
+
+
+def filtered(show_ids: Sequence[uuid.UUID], filters: EpisodeFilters) -> Select[Any]:
+    """Live episodes of these shows matching the filters."""
+    return select(Episode).where(
+        Episode.show_id.in_(show_ids), Episode.deleted_at.is_(None), *conditions(filters)
+    )
 
 
 _ORDER = {

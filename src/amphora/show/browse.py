@@ -16,7 +16,7 @@ from amphora.episode.schemas import EpisodeRead, EpisodeType, Status
 from amphora.episode.views import episode_reads
 from amphora.kit.openapi import errors
 from amphora.kit.pagination import Page, decode_cursor, encode_cursor
-from amphora.models import Episode, Role, Show, ShowMember
+from amphora.models import Role, Show, ShowMember
 from amphora.show import search as search_index
 from amphora.show.schemas import ShowRead
 from amphora.show.views import show_reads
@@ -79,11 +79,7 @@ async def search(
         session,
         q=q,
         show_ids=show_ids,
-        episode_ids=(
-            episodes.filtered(show_ids, filters).with_only_columns(Episode.id)
-            if include_episodes
-            else None
-        ),
+        episode_where=episodes.conditions(filters) if include_episodes else None,
         include_shows=include_shows,
         offset=offset,
         limit=limit + 1,

@@ -16,8 +16,9 @@ from typing import Any
 
 from sqlalchemy import (
     Float,
-    Select,
+    Integer,
     String,
+    and_,
     bindparam,
     delete,
     func,
@@ -72,8 +73,11 @@ async def _write(
     if _is_sqlite(session):
         await session.execute(text("DELETE FROM search_fts WHERE doc_id = :id"), {"id": doc_id.hex})
         await session.execute(
-            text("INSERT INTO search_fts (doc_id, title, body) VALUES (:id, :title, :body)"),
-            {"id": doc_id.hex, "title": title, "body": body},
+            text(
+                "INSERT INTO search_fts (doc_id, show_id, title, body) "
+                "VALUES (:id, :show, :title, :body)"
+            ),
+            {"id": doc_id.hex, "show": show_id.hex, "title": title, "body": body},
         )
 
 
@@ -137,64 +141,94 @@ async def search(
     *,
     q: str,
     show_ids: Sequence[uuid.UUID],
-    episode_ids: Select[Any] | None,
+    episode_where: Sequence[Any] | None,
     include_shows: bool,
     offset: int,
     limit: int,
 ) -> list[Hit]:
-    """Ranked hits among ``show_ids``: episodes whose id ``episode_ids`` selects (none when
-    None), and the shows themselves when ``include_shows``."""
+    """Ranked hits in the (live) shows ``show_ids``: episodes meeting ``episode_where``
+    (conditions on ``Episode``; none searched when None) and, when ``include_shows``, the shows.
+
+    When a query matches more than ``CANDIDATES`` documents, only the most recently written
+    ``CANDIDATES`` of them are ranked, so a word found in tens of thousands of episodes still
+    answers fast; snippets are made for the page only.
+    """
     words = terms(q)
-    if not words or not show_ids or (episode_ids is None and not include_shows):
+    if not words or not show_ids or (episode_where is None and not include_shows):
         return []
-    live_shows = select(Show.id).where(Show.id.in_(show_ids), Show.deleted_at.is_(None))
-    scope = _scope(episode_ids, live_shows, include_shows)
+    parts = []
+    if episode_where is not None:
+        parts.append(
+            and_(SearchDocument.kind == "episode", Episode.deleted_at.is_(None), *episode_where)
+        )
+    if include_shows:
+        parts.append(SearchDocument.kind == "show")
+    scope = and_(SearchDocument.show_id.in_(show_ids), or_(*parts))
     if _is_sqlite(session):
-        return await _search_sqlite(session, words, scope, offset, limit)
+        return await _search_sqlite(session, words, show_ids, scope, offset, limit)
     return await _search_postgres(session, words, scope, offset, limit)
 
 
-def _scope(episode_ids: Select[Any] | None, live_shows: Select[Any], include_shows: bool) -> Any:
-    parts = []
-    if episode_ids is not None:
-        parts.append((SearchDocument.kind == "episode") & SearchDocument.id.in_(episode_ids))
-    if include_shows:
-        parts.append((SearchDocument.kind == "show") & SearchDocument.id.in_(live_shows))
-    return or_(*parts)
+CANDIDATES = 2000
 
 
 async def _search_sqlite(
-    session: AsyncSession, words: list[str], scope: Any, offset: int, limit: int
+    session: AsyncSession,
+    words: list[str],
+    show_ids: Sequence[uuid.UUID],
+    scope: Any,
+    offset: int,
+    limit: int,
 ) -> list[Hit]:
     match = " ".join(f'"{w}"*' for w in words)
-    # Only our constant marker characters are formatted in; the user's words are bound.
+    shows = ", ".join(f"'{show_id.hex}'" for show_id in show_ids)  # hex digits only
+    # Stage 1, inside FTS5: matches in the caller's shows, with their bm25 score, bounded.
     fts = text(
-        "SELECT doc_id, bm25(search_fts, 8.0, 1.0) AS score, "  # noqa: S608
-        f"highlight(search_fts, 1, '{_START}', '{_END}') AS title_hl, "
-        f"snippet(search_fts, 2, '{_START}', '{_END}', '…', 16) AS body_hl "
-        "FROM search_fts WHERE search_fts MATCH :match"
-    ).columns(doc_id=String, score=Float, title_hl=String, body_hl=String)
+        "SELECT rowid AS fts_rowid, doc_id, bm25(search_fts, 8.0, 1.0) AS score "  # noqa: S608
+        f"FROM search_fts WHERE search_fts MATCH :match AND show_id IN ({shows}) "
+        "ORDER BY rowid DESC LIMIT :candidates"
+    ).columns(fts_rowid=Integer, doc_id=String, score=Float)
     hits = fts.subquery("hits")
-    query = (
+    page = (
         select(
             SearchDocument.kind,
             SearchDocument.id,
             SearchDocument.show_id,
-            hits.c.title_hl,
-            hits.c.body_hl,
+            hits.c.fts_rowid,
             hits.c.score,
         )
         # Uuid columns are stored as 32 hex digits on SQLite: the FTS doc_id is the same text.
         .join(hits, hits.c.doc_id == SearchDocument.id)
+        .outerjoin(Episode, Episode.id == SearchDocument.id)
         .where(scope)
         .order_by(hits.c.score, SearchDocument.id)
         .offset(offset)
         .limit(limit)
     )
-    rows = await session.execute(query, {"match": match})
+    rows = (await session.execute(page, {"match": match, "candidates": CANDIDATES})).all()
+    if not rows:
+        return []
+    # Stage 2: highlights for the page's rows only.
+    rowids = ", ".join(str(int(row.fts_rowid)) for row in rows)
+    marked = await session.execute(
+        text(
+            f"SELECT rowid, highlight(search_fts, 2, '{_START}', '{_END}'), "  # noqa: S608
+            f"snippet(search_fts, 3, '{_START}', '{_END}', '…', 16) "
+            f"FROM search_fts WHERE search_fts MATCH :match AND rowid IN ({rowids})"
+        ),
+        {"match": match},
+    )
+    texts = {rowid: (title, body) for rowid, title, body in marked.all()}
     return [
-        Hit(kind, doc_id, show_id, _render(title), _render(body), -float(score))
-        for kind, doc_id, show_id, title, body, score in rows.all()
+        Hit(
+            row.kind,
+            row.id,
+            row.show_id,
+            _render(texts.get(row.fts_rowid, ("", ""))[0]),
+            _render(texts.get(row.fts_rowid, ("", ""))[1]),
+            -float(row.score),
+        )
+        for row in rows
     ]
 
 
@@ -203,7 +237,15 @@ async def _search_postgres(
 ) -> list[Hit]:
     tsq = func.to_tsquery("simple", bindparam("tsq"))
     tsv: Any = literal_column("search_documents.tsv")
-    score = func.ts_rank_cd(tsv, tsq).label("score")
+    candidates = (
+        select(SearchDocument.id)
+        .outerjoin(Episode, Episode.id == SearchDocument.id)
+        .where(tsv.op("@@")(tsq), scope)
+        .order_by(SearchDocument.id.desc())
+        .limit(CANDIDATES)
+        .subquery("candidates")
+    )
+    score = func.ts_rank(tsv, tsq).label("score")
     ranked = (
         select(
             SearchDocument.kind,
@@ -213,7 +255,7 @@ async def _search_postgres(
             SearchDocument.body,
             score,
         )
-        .where(tsv.op("@@")(tsq), scope)
+        .join(candidates, candidates.c.id == SearchDocument.id)
         .order_by(score.desc(), SearchDocument.id)
         .offset(offset)
         .limit(limit)
