@@ -28,7 +28,7 @@ from amphora.episode.views import episode_reads
 from amphora.kit.db import new_id
 from amphora.kit.errors import NotFound, PayloadTooLarge
 from amphora.kit.openapi import errors
-from amphora.kit.pagination import Page, decode_cursor, encode_cursor
+from amphora.kit.pagination import Page, decode_cursor, encode_cursor, page_response
 from amphora.media import service as media
 from amphora.media.artwork_service import MAX_ARTWORK_BYTES, store_artwork
 from amphora.media.uploads import read_limited
@@ -83,7 +83,7 @@ async def list_episodes(
     sort: Sort = "-published",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
-) -> Page[EpisodeRead]:
+) -> Response:
     """Live episodes, filtered and sorted; follow `next_cursor` for the next page."""
     filters = EpisodeFilters(
         q, series, season, episode_type, status_, published_after, published_before
@@ -95,9 +95,8 @@ async def list_episodes(
     )
     items = await episode_reads(session, runtime.settings.base_url, rows[:limit])
     more = len(rows) > limit
-    return Page(
-        items=items, next_cursor=encode_cursor(offset + limit, fingerprint) if more else None
-    )
+    cursor_out = encode_cursor(offset + limit, fingerprint) if more else None
+    return page_response(Page(items=items, next_cursor=cursor_out))
 
 
 @router.get(

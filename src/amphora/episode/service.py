@@ -14,7 +14,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amphora.episode.companions import validate_chapters, validate_transcript
-from amphora.episode.schemas import EpisodeCreate, EpisodeFields
+from amphora.episode.schemas import EpisodeCreate, EpisodeFields, Status
 from amphora.kit.clock import utcnow
 from amphora.kit.db import new_id
 from amphora.kit.errors import AmphoraError, Conflict, NotFound
@@ -34,7 +34,7 @@ class EpisodeAccess:
     role: Role
 
 
-def status_of(episode: Episode, now: datetime | None = None) -> str:
+def status_of(episode: Episode, now: datetime | None = None) -> Status:
     if episode.publish_at is None:
         return "draft"
     return "scheduled" if episode.publish_at > (now or utcnow()) else "published"
@@ -212,9 +212,17 @@ async def list_episodes(
     sort: Sort,
     offset: int,
     limit: int,
-) -> Sequence[Episode]:
-    query = filtered([show.id], filters).order_by(*_ORDER[sort]).offset(offset).limit(limit)
-    return (await session.scalars(query)).all()
+) -> Sequence[Any]:
+    """Plain rows (attribute access like an ``Episode``): a page is only read, and skipping the
+    ORM's identity map for 50 wide rows is a large part of the request's time."""
+    query = (
+        filtered([show.id], filters)
+        .with_only_columns(*Episode.__table__.columns)
+        .order_by(*_ORDER[sort])
+        .offset(offset)
+        .limit(limit)
+    )
+    return (await session.execute(query)).all()
 
 
 async def next_numbers(session: AsyncSession, *, show: Show) -> list[tuple[int | None, int]]:

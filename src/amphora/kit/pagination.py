@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from fastapi import Response
 from pydantic import BaseModel
 
 from amphora.kit.errors import AmphoraError
@@ -17,6 +18,12 @@ T = TypeVar("T")
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+
+def page_response(page: Page[Any]) -> Response:
+    """The page as JSON, serialised once by pydantic-core (a returned model would be
+    validated and encoded again by the framework)."""
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 class InvalidCursor(AmphoraError):

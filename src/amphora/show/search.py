@@ -132,6 +132,12 @@ def terms(q: str) -> list[str]:
     return _TOKEN.findall(q.lower())[:MAX_TERMS]
 
 
+def _is_prefix(words: list[str], index: int) -> bool:
+    """Search as you type: the last word also matches longer words (from 3 letters on); the
+    others match whole words, which keeps multi-word queries cheap."""
+    return index == len(words) - 1 and len(words[index]) >= 3
+
+
 def _render(snippet: str) -> str:
     return html.escape(snippet).replace(_START, "<mark>").replace(_END, "</mark>")
 
@@ -180,7 +186,7 @@ async def _search_sqlite(
     offset: int,
     limit: int,
 ) -> list[Hit]:
-    match = " ".join(f'"{w}"*' for w in words)
+    match = " ".join(f'"{w}"' + ("*" if _is_prefix(words, i) else "") for i, w in enumerate(words))
     shows = ", ".join(f"'{show_id.hex}'" for show_id in show_ids)  # hex digits only
     # Stage 1, inside FTS5: matches in the caller's shows, with their bm25 score, bounded.
     fts = text(
@@ -237,10 +243,19 @@ async def _search_postgres(
 ) -> list[Hit]:
     tsq = func.to_tsquery("simple", bindparam("tsq"))
     tsv: Any = literal_column("search_documents.tsv")
+    # Materialised, so the planner always finds the matches through the GIN index first
+    # (rather than walking the primary key newest-first, hoping to meet a rare word).
+    matches = (
+        select(SearchDocument.id)
+        .where(tsv.op("@@")(tsq))
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
     candidates = (
         select(SearchDocument.id)
+        .join(matches, matches.c.id == SearchDocument.id)
         .outerjoin(Episode, Episode.id == SearchDocument.id)
-        .where(tsv.op("@@")(tsq), scope)
+        .where(scope)
         .order_by(SearchDocument.id.desc())
         .limit(CANDIDATES)
         .subquery("candidates")
@@ -272,7 +287,8 @@ async def _search_postgres(
         func.ts_headline("simple", ranked.c.body, tsq, body_options),
         ranked.c.score,
     ).order_by(ranked.c.score.desc(), ranked.c.id)
-    rows = await session.execute(final, {"tsq": " & ".join(f"{w}:*" for w in words)})
+    tsquery = " & ".join(w + (":*" if _is_prefix(words, i) else "") for i, w in enumerate(words))
+    rows = await session.execute(final, {"tsq": tsquery})
     return [
         Hit(kind, doc_id, show_id, _render(title), _render(body), float(score))
         for kind, doc_id, show_id, title, body, score in rows.all()
