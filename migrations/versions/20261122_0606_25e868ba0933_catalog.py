@@ -338,6 +338,13 @@ def upgrade() -> None:
             ondelete="SET NULL",
         )
 
+    op.create_index(
+        "ix_episodes_show_listing",
+        "episodes",
+        ["show_id", sa.text("publish_at DESC"), sa.text("id DESC")],
+        postgresql_where=sa.text("deleted_at IS NULL"),
+        sqlite_where=sa.text("deleted_at IS NULL"),
+    )
     # Full-text search over search_documents, in each database's own way.
     if op.get_bind().dialect.name == "sqlite":
         op.execute(
@@ -356,6 +363,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_episodes_show_listing", table_name="episodes")
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE IF EXISTS search_fts")
     with op.batch_alter_table("shows", schema=None) as batch_op:

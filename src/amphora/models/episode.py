@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from amphora.kit.db import Base, IdMixin, TimestampMixin
@@ -18,6 +18,15 @@ class Episode(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("show_id", "guid", name="uq_episodes_show_guid"),
         Index("ix_episodes_show_publish", "show_id", "deleted_at", "publish_at"),
+        # The episode list's default order (newest first; PostgreSQL puts drafts first too).
+        Index(
+            "ix_episodes_show_listing",
+            "show_id",
+            text("publish_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
     )
 
     show_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))

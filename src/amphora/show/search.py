@@ -175,7 +175,7 @@ async def search(
     return await _search_postgres(session, words, scope, offset, limit)
 
 
-CANDIDATES = 2000
+CANDIDATES = 1000
 
 
 async def _search_sqlite(
@@ -243,19 +243,30 @@ async def _search_postgres(
 ) -> list[Hit]:
     tsq = func.to_tsquery("simple", bindparam("tsq"))
     tsv: Any = literal_column("search_documents.tsv")
-    # Materialised, so the planner always finds the matches through the GIN index first
-    # (rather than walking the primary key newest-first, hoping to meet a rare word).
-    matches = (
-        select(SearchDocument.id)
-        .where(tsv.op("@@")(tsq))
-        .cte("matches")
-        .prefix_with("MATERIALIZED")
+    tsquery = " & ".join(w + (":*" if _is_prefix(words, i) else "") for i, w in enumerate(words))
+    # Two plans for the bounded candidate set, picked by how common the words are (a count
+    # that stops at the bound, so it is cheap either way):
+    # - few matches: find them all through the GIN index, then keep the newest;
+    # - many matches: walk the documents newest first and stop once enough match, rather than
+    #   re-checking tens of thousands of rows.
+    probe = select(func.count()).select_from(
+        select(SearchDocument.id).where(tsv.op("@@")(tsq)).limit(CANDIDATES + 1).subquery()
     )
+    frequent = (await session.scalar(probe, {"tsq": tsquery}) or 0) > CANDIDATES
+    if not frequent:
+        matches = (
+            select(SearchDocument.id)
+            .where(tsv.op("@@")(tsq))
+            .cte("matches")
+            .prefix_with("MATERIALIZED")
+        )
+    candidates_query = select(SearchDocument.id).outerjoin(Episode, Episode.id == SearchDocument.id)
+    if frequent:
+        candidates_query = candidates_query.where(tsv.op("@@")(tsq))
+    else:
+        candidates_query = candidates_query.join(matches, matches.c.id == SearchDocument.id)
     candidates = (
-        select(SearchDocument.id)
-        .join(matches, matches.c.id == SearchDocument.id)
-        .outerjoin(Episode, Episode.id == SearchDocument.id)
-        .where(scope)
+        candidates_query.where(scope)
         .order_by(SearchDocument.id.desc())
         .limit(CANDIDATES)
         .subquery("candidates")
@@ -287,7 +298,6 @@ async def _search_postgres(
         func.ts_headline("simple", ranked.c.body, tsq, body_options),
         ranked.c.score,
     ).order_by(ranked.c.score.desc(), ranked.c.id)
-    tsquery = " & ".join(w + (":*" if _is_prefix(words, i) else "") for i, w in enumerate(words))
     rows = await session.execute(final, {"tsq": tsquery})
     return [
         Hit(kind, doc_id, show_id, _render(title), _render(body), float(score))
