@@ -102,6 +102,10 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2)
+            # asyncpg prepares every statement; after a few runs PostgreSQL may switch to a
+            # generic plan that cannot see the values (a rare search word looks like a
+            # common one). Planning each time costs well under a millisecond here.
+            kwargs["connect_args"] = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
