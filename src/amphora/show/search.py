@@ -1,22 +1,22 @@
 """Full-text search over shows and episodes: one interface, SQLite FTS5 or PostgreSQL tsvector.
 
 Documents are written by the services whenever a show or an episode changes (same transaction),
-so the index is never stale. Snippets are built with private marker characters and escaped in
-Python before ``<mark>`` is added, so text from show notes can never inject HTML.
+so the index is never stale. Highlights and snippets are made in Python for the page's rows
+only: the text is escaped before ``<mark>`` is added, so show notes can never inject HTML.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     Float,
-    Integer,
     String,
     and_,
     bindparam,
@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from amphora.kit.html import html_to_text
 from amphora.models import Episode, SearchDocument, Series, Show
 
-_START, _END = "\x02", "\x03"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 12
+SNIPPET_WORDS = 24
 
 
 @dataclass(frozen=True)
@@ -138,8 +138,45 @@ def _is_prefix(words: list[str], index: int) -> bool:
     return index == len(words) - 1 and len(words[index]) >= 3
 
 
-def _render(snippet: str) -> str:
-    return html.escape(snippet).replace(_START, "<mark>").replace(_END, "</mark>")
+def _fold(word: str) -> str:
+    """Lower case without diacritics, as the full-text indexes compare words."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _marker(words: list[str]) -> Callable[[str], bool]:
+    exact = {_fold(w) for i, w in enumerate(words) if not _is_prefix(words, i)}
+    prefixes = [_fold(w) for i, w in enumerate(words) if _is_prefix(words, i)]
+
+    def matches(token: str) -> bool:
+        folded = _fold(token)
+        return folded in exact or any(folded.startswith(p) for p in prefixes)
+
+    return matches
+
+
+def highlight(value: str, words: list[str], *, window: int | None = None) -> str:
+    """HTML-escaped ``value`` with the matched words in ``<mark>``; with ``window``, only that
+    many words around the first match (``…`` where text was left out)."""
+    matches = _marker(words)
+    tokens = list(_TOKEN.finditer(value))
+    start, end = 0, len(tokens)
+    if window is not None and len(tokens) > window:
+        first = next((i for i, t in enumerate(tokens) if matches(t.group())), 0)
+        start = max(0, min(first - window // 3, len(tokens) - window))
+        end = start + window
+    if not tokens:
+        return html.escape(value[:200])
+    text_from = tokens[start].start() if start else 0
+    text_to = tokens[end - 1].end() if end < len(tokens) else len(value)
+    out, cursor = [], text_from
+    for token in tokens[start:end]:
+        out.append(html.escape(value[cursor : token.start()]))
+        word = html.escape(token.group())
+        out.append(f"<mark>{word}</mark>" if matches(token.group()) else word)
+        cursor = token.end()
+    out.append(html.escape(value[cursor:text_to]))
+    return ("…" if start else "") + "".join(out).strip() + ("…" if end < len(tokens) else "")
 
 
 async def search(
@@ -188,19 +225,20 @@ async def _search_sqlite(
 ) -> list[Hit]:
     match = " ".join(f'"{w}"' + ("*" if _is_prefix(words, i) else "") for i, w in enumerate(words))
     shows = ", ".join(f"'{show_id.hex}'" for show_id in show_ids)  # hex digits only
-    # Stage 1, inside FTS5: matches in the caller's shows, with their bm25 score, bounded.
+    # Inside FTS5: matches in the caller's shows, newest first, bounded, with their bm25 score.
     fts = text(
-        "SELECT rowid AS fts_rowid, doc_id, bm25(search_fts, 8.0, 1.0) AS score "  # noqa: S608
+        "SELECT doc_id, bm25(search_fts, 8.0, 1.0) AS score "  # noqa: S608
         f"FROM search_fts WHERE search_fts MATCH :match AND show_id IN ({shows}) "
         "ORDER BY rowid DESC LIMIT :candidates"
-    ).columns(fts_rowid=Integer, doc_id=String, score=Float)
+    ).columns(doc_id=String, score=Float)
     hits = fts.subquery("hits")
     page = (
         select(
             SearchDocument.kind,
             SearchDocument.id,
             SearchDocument.show_id,
-            hits.c.fts_rowid,
+            SearchDocument.title,
+            SearchDocument.body,
             hits.c.score,
         )
         # Uuid columns are stored as 32 hex digits on SQLite: the FTS doc_id is the same text.
@@ -211,31 +249,30 @@ async def _search_sqlite(
         .offset(offset)
         .limit(limit)
     )
-    rows = (await session.execute(page, {"match": match, "candidates": CANDIDATES})).all()
-    if not rows:
-        return []
-    # Stage 2: highlights for the page's rows only.
-    rowids = ", ".join(str(int(row.fts_rowid)) for row in rows)
-    marked = await session.execute(
-        text(
-            f"SELECT rowid, highlight(search_fts, 2, '{_START}', '{_END}'), "  # noqa: S608
-            f"snippet(search_fts, 3, '{_START}', '{_END}', '…', 16) "
-            f"FROM search_fts WHERE search_fts MATCH :match AND rowid IN ({rowids})"
-        ),
-        {"match": match},
-    )
-    texts = {rowid: (title, body) for rowid, title, body in marked.all()}
+    rows = await session.execute(page, {"match": match, "candidates": CANDIDATES})
     return [
-        Hit(
-            row.kind,
-            row.id,
-            row.show_id,
-            _render(texts.get(row.fts_rowid, ("", ""))[0]),
-            _render(texts.get(row.fts_rowid, ("", ""))[1]),
-            -float(row.score),
-        )
-        for row in rows
+        _hit(words, kind, doc_id, show_id, title, body, -float(score))
+        for kind, doc_id, show_id, title, body, score in rows.all()
     ]
+
+
+def _hit(
+    words: list[str],
+    kind: str,
+    doc_id: uuid.UUID,
+    show_id: uuid.UUID,
+    title: str,
+    body: str,
+    score: float,
+) -> Hit:
+    return Hit(
+        kind,
+        doc_id,
+        show_id,
+        highlight(title, words),
+        highlight(body, words, window=SNIPPET_WORDS),
+        score,
+    )
 
 
 async def _search_postgres(
@@ -285,21 +322,9 @@ async def _search_postgres(
         .order_by(score.desc(), SearchDocument.id)
         .offset(offset)
         .limit(limit)
-        .subquery("ranked")
     )
-    # Headlines only for the page's rows: ts_headline is the expensive part.
-    body_options = f"StartSel={_START}, StopSel={_END}, MaxWords=30, MinWords=12"
-    title_options = f"StartSel={_START}, StopSel={_END}, HighlightAll=true"
-    final = select(
-        ranked.c.kind,
-        ranked.c.id,
-        ranked.c.show_id,
-        func.ts_headline("simple", ranked.c.title, tsq, title_options),
-        func.ts_headline("simple", ranked.c.body, tsq, body_options),
-        ranked.c.score,
-    ).order_by(ranked.c.score.desc(), ranked.c.id)
-    rows = await session.execute(final, {"tsq": tsquery})
+    rows = await session.execute(ranked, {"tsq": tsquery})
     return [
-        Hit(kind, doc_id, show_id, _render(title), _render(body), float(score))
+        _hit(words, kind, doc_id, show_id, title, body, float(score))
         for kind, doc_id, show_id, title, body, score in rows.all()
     ]
