@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import anyio
 import httpx
 
 from tests.fakes.smtp import Mailbox
@@ -59,3 +62,13 @@ async def verified_account(
     response = await login(client, email)
     assert response.status_code == 200, response.text
     return Account(email, PASSWORD, response.json()["access_token"], created.json()["id"])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
+    """Wait until a background job has made ``check`` true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await anyio.sleep(0.05)
+    raise AssertionError("condition not met in time")

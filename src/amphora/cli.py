@@ -72,11 +72,14 @@ def serve(
     """Apply migrations and run the API (and, in embedded mode, the job consumer)."""
     import uvicorn
 
-    from amphora.app import create_app
-
     settings = _settings()
     host, port = host or settings.host, port or settings.port
-    migrate.upgrade(settings.resolved_database_url)
+    migration = migrate.start_upgrade_process(settings.resolved_database_url)
+    from amphora.app import create_app
+
+    if migration.wait() != 0:
+        console.print("[red]Applying the database migrations failed (see above).[/red]")
+        raise typer.Exit(1)
     if demo:
         from amphora.demo import seed_demo
 

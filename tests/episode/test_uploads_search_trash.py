@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -18,16 +17,7 @@ from amphora.models import Episode, SearchDocument, Show, User
 from amphora.runtime import Runtime
 from amphora.show.tasks import purge_due
 from tests.catalog import Team
-from tests.helpers import API
-
-
-async def _eventually(check: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await anyio.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from tests.helpers import API, eventually
 
 
 async def _episode(client: httpx.AsyncClient, team: Team, **fields: object) -> dict[str, Any]:
@@ -106,7 +96,7 @@ async def test_resumable_upload_with_a_broken_connection(
     async def finished() -> bool:
         return (await client.get(url, headers=team.editor.headers)).json()["status"] == "done"
 
-    await _eventually(finished)
+    await eventually(finished)
     media = (
         await client.get(f"{API}/episodes/{episode['id']}", headers=team.viewer.headers)
     ).json()["media"]
@@ -308,7 +298,7 @@ async def test_purge_after_grace_period_exactly_once(
         async with runtime.db.session(write=False) as session:
             return await session.get(Episode, uuid.UUID(episode["id"])) is None
 
-    await _eventually(purged)
+    await eventually(purged)
     assert len(await runtime.storage.list_keys("media")) == 1
     assert (
         await client.post(f"{API}/episodes/{episode['id']}/restore", headers=team.editor.headers)
@@ -325,7 +315,7 @@ async def test_purge_after_grace_period_exactly_once(
         async with runtime.db.session(write=False) as session:
             return (await session.scalar(select(func.count()).select_from(Show))) == 0
 
-    await _eventually(show_gone)
+    await eventually(show_gone)
     assert await runtime.storage.list_keys() == []
     async with runtime.db.session(write=False) as session:
         assert await session.scalar(select(func.count()).select_from(Episode)) == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from amphora.models import FailedJob, MailStatus, OutboxMail
 from amphora.runtime import Runtime
 from amphora.settings import Settings
 from tests.fakes.smtp import Mailbox
+from tests.helpers import eventually
 
 ATTEMPTS: dict[str, int] = {}
 
@@ -40,15 +40,6 @@ async def always_fails(ctx: Any, marker: str) -> None:
     raise ValueError(f"broken for {marker}")
 
 
-async def _eventually(check: Any, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await anyio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 async def test_job_is_sent_after_commit_and_never_after_rollback(
     runtime: Runtime, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
@@ -64,7 +55,7 @@ async def test_job_is_sent_after_commit_and_never_after_rollback(
     async def done() -> bool:
         return committed.exists()
 
-    await _eventually(done)
+    await eventually(done)
     assert committed.read_text() == "yes"
     await anyio.sleep(0.5)
     assert not rolled_back.exists()
@@ -80,7 +71,7 @@ async def test_failing_job_is_retried_until_it_succeeds(
     async def done() -> bool:
         return path.exists()
 
-    await _eventually(done)
+    await eventually(done)
     assert ATTEMPTS[key] == 3
 
 
@@ -97,7 +88,7 @@ async def test_job_out_of_retries_is_recorded(runtime: Runtime, client: httpx.As
     async def recorded() -> bool:
         return await find() is not None
 
-    await _eventually(recorded)
+    await eventually(recorded)
     failed = await find()
     assert failed is not None
     assert failed.task_name.endswith("always_fails")
@@ -129,7 +120,7 @@ async def test_mail_is_delivered_by_smtp_and_bodies_are_scrubbed(
             row = await session.get(OutboxMail, mail_id)
             return row is not None and row.status == MailStatus.sent
 
-    await _eventually(sent)
+    await eventually(sent)
     async with runtime.db.session(write=False) as session:
         row = await session.get(OutboxMail, mail_id)
     assert row is not None and row.text_body == "" and row.html_body == "" and row.sent_at
@@ -161,7 +152,7 @@ async def test_without_smtp_mail_stays_in_the_outbox(settings_factory: Any, tmp_
                 status = await session.scalar(select(OutboxMail.status))
                 return status == MailStatus.outbox
 
-        await _eventually(in_outbox)
+        await eventually(in_outbox)
         async with runtime.db.session(write=False) as session:
             row = await session.scalar(select(OutboxMail))
         assert row is not None and "verify-email?token=" in row.text_body
@@ -194,7 +185,7 @@ async def test_unreachable_smtp_keeps_the_mail_and_the_error(settings_factory: A
                 row = await session.scalar(select(OutboxMail))
                 return row is not None and row.attempts >= 1 and row.last_error is not None
 
-        await _eventually(attempted)
+        await eventually(attempted)
     async with runtime.db.session(write=False) as session:
         row = await session.scalar(select(OutboxMail))
     assert (

@@ -18,13 +18,13 @@ from amphora.kit.storage import (
     InvalidStorageKey,
     LocalStorage,
     S3Options,
-    S3Storage,
     Storage,
     StorageError,
     StorageKeyNotFound,
     create_storage,
     validate_key,
 )
+from amphora.kit.storage.s3 import S3Storage
 from tests.fakes.s3 import MotoS3
 
 pytestmark = pytest.mark.asyncio

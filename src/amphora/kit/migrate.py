@@ -1,15 +1,20 @@
-"""Applying the Alembic migrations programmatically (CLI, server start-up, tests)."""
+"""Applying the Alembic migrations programmatically (CLI, server start-up, tests).
+
+Alembic is imported only inside the functions: the server process starts the upgrade in a
+child process and so never loads it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def migrations_dir() -> Path:
@@ -21,6 +26,8 @@ def migrations_dir() -> Path:
 
 
 def alembic_config(database_url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["database_url"] = database_url
@@ -29,10 +36,14 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Blocking: call from a thread when an event loop is running (env.py runs its own)."""
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(database_url), revision)
 
 
@@ -42,6 +53,10 @@ def current(database_url: str) -> str | None:
 
 
 async def _current_async(database_url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
     engine = create_async_engine(database_url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
@@ -50,3 +65,18 @@ async def _current_async(database_url: str) -> str | None:
             )
     finally:
         await engine.dispose()
+
+
+MIGRATE_URL_ENV = "AMPHORA_MIGRATE_URL"
+
+
+def start_upgrade_process(database_url: str) -> subprocess.Popen[bytes]:
+    """Apply the migrations in a child process (the URL travels in its environment, never on
+    a command line others can read). The server imports its own code meanwhile, and never
+    loads Alembic itself."""
+    env = {**os.environ, MIGRATE_URL_ENV: database_url}
+    return subprocess.Popen([sys.executable, "-m", "amphora.kit.migrate"], env=env)
+
+
+if __name__ == "__main__":
+    upgrade(os.environ[MIGRATE_URL_ENV])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -11,8 +12,13 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 _hasher = PasswordHash((Argon2Hasher(),))
-# Verified against when the account does not exist, so timing does not reveal which emails exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so timing does not reveal which
+    emails exist. Made on first use: an argon2 hash at import would slow every start-up."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 async def hash_password(password: str) -> str:
@@ -22,7 +28,9 @@ async def hash_password(password: str) -> str:
 
 async def verify_password(password: str, password_hash: str | None) -> bool:
     def _verify() -> bool:
-        return _hasher.verify(password, password_hash or _DUMMY_HASH) and password_hash is not None
+        return (
+            _hasher.verify(password, password_hash or _dummy_hash()) and password_hash is not None
+        )
 
     return await anyio.to_thread.run_sync(_verify)
 

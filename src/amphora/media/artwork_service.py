@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from amphora.kit.db import new_id
 from amphora.kit.errors import AmphoraError
 from amphora.kit.storage import Storage
-from amphora.media.artwork import ArtworkError, process_artwork
 from amphora.models import Artwork, User
 
 MAX_ARTWORK_BYTES = 30 * 1024 * 1024
@@ -25,6 +24,8 @@ async def store_artwork(
 ) -> Artwork:
     """A new artwork (new id, so a new URL). Files are written before the row; if anything
     fails the files already written are removed, so nothing is left behind."""
+    from amphora.media.artwork import ArtworkError, process_artwork  # Pillow, when needed
+
     try:
         processed = await anyio.to_thread.run_sync(lambda: process_artwork(data))
     except ArtworkError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy import func, select
@@ -20,7 +21,9 @@ from amphora.kit.clock import utcnow
 from amphora.kit.db import new_id
 from amphora.kit.errors import AmphoraError
 from amphora.kit.storage import Storage
-from amphora.media.probe import MediaInfo, ProbeError, probe_file
+
+if TYPE_CHECKING:
+    from amphora.media.probe import MediaInfo
 from amphora.models import Artwork, Episode, MediaFile, Show, Transcript, User
 from amphora.settings import Settings
 
@@ -70,6 +73,8 @@ def check_declared_type(content_type: str | None) -> None:
 
 async def probe(path: Path) -> MediaInfo:
     """What the file really is; 415 for other formats, 422 for broken files."""
+    from amphora.media.probe import ProbeError, probe_file  # mutagen, when needed
+
     try:
         return await anyio.to_thread.run_sync(lambda: probe_file(path))
     except ProbeError as exc:

@@ -35,14 +35,12 @@ from amphora.kit.storage.base import (
     validate_key,
 )
 from amphora.kit.storage.local import LocalStorage
-from amphora.kit.storage.s3 import S3Storage
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "InvalidStorageKey",
     "LocalStorage",
     "S3Options",
-    "S3Storage",
     "Storage",
     "StorageError",
     "StorageKeyNotFound",
@@ -81,6 +79,8 @@ def create_storage(url: str, *, s3: S3Options | None = None, data_dir: Path) -> 
                 validate_key(prefix)
             except InvalidStorageKey as exc:
                 raise ValueError(f"storage URL {url!r} has an invalid prefix: {exc}") from exc
+        from amphora.kit.storage.s3 import S3Storage  # obstore loads only when S3 is used
+
         return S3Storage(bucket, prefix, s3)
     raise ValueError(
         f"unsupported storage URL {url!r}: expected file://... or s3://bucket[/prefix]"
