@@ -111,15 +111,16 @@ async def _seed_show(session: AsyncSession, runtime: Runtime, user: User) -> Non
             staged = Path(tmp) / "demo.mp3"
             staged.write_bytes(audio)
             info = await media.probe(staged)
-            await media.attach_media(
-                session,
-                runtime.storage,
-                runtime.settings,
-                episode=episode,
-                staged=staged,
-                info=info,
-                filename=f"episode-{number}.mp3",
-            )
+            async with media.stored_media(
+                runtime.storage, show_id=access.show.id, staged=staged, info=info
+            ) as stored:
+                await media.record_media(
+                    session,
+                    runtime.settings,
+                    episode=episode,
+                    stored=stored,
+                    filename=f"episode-{number}.mp3",
+                )
 
 
 def _cover() -> bytes:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,9 +22,29 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+WRITE_KEY = "amphora_write"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def streams_body(endpoint: F) -> F:
+    """Mark a route that receives a long body (uploads). Its request transaction is read-only,
+    so a slow client never holds the database's write lock (on SQLite: every writer's); the
+    route does its writes in a short unit of work of its own once the bytes are in."""
+    endpoint.streams_body = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def is_write_session(session: AsyncSession) -> bool:
+    return bool(session.info.get(WRITE_KEY))
+
+
 async def db_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent."""
-    async with runtime.db.session(write=request.method not in SAFE_METHODS) as session:
+    route = request.scope.get("route")
+    streams = getattr(getattr(route, "endpoint", None), "streams_body", False)
+    write = request.method not in SAFE_METHODS and not streams
+    async with runtime.db.session(write=write) as session:
+        session.info[WRITE_KEY] = write
         yield session
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, Depends, Request
+from fastapi import BackgroundTasks, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
 
@@ -14,7 +14,7 @@ from amphora.account import service
 from amphora.account.errors import MissingScope, SessionRequired
 from amphora.account.schemas import Scope
 from amphora.account.service import Authenticated
-from amphora.deps import SAFE_METHODS, RuntimeDep, SessionDep
+from amphora.deps import RuntimeDep, SessionDep, is_write_session
 from amphora.kit.clock import utcnow
 from amphora.kit.errors import Forbidden, Unauthorized
 from amphora.models import AccessToken
@@ -25,7 +25,6 @@ LAST_USED_RESOLUTION = timedelta(minutes=15)
 
 
 async def current_auth(
-    request: Request,
     background: BackgroundTasks,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -40,13 +39,13 @@ async def current_auth(
     last = auth.token.last_used_at
     if last is None or now - last > LAST_USED_RESOLUTION:
         touch = update(AccessToken).where(AccessToken.id == auth.token.id).values(last_used_at=now)
-        if request.method in SAFE_METHODS:
+        if is_write_session(session):
+            await session.execute(touch)
+        else:
             # After the response, once this request's connection is back in the pool: a read
             # must neither become a write transaction nor hold one connection while awaiting
             # another (a burst of first uses would exhaust the pool).
             background.add_task(_record_use, runtime, touch)
-        else:
-            await session.execute(touch)
     return auth
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
 from amphora.account.deps import Writer
-from amphora.deps import RuntimeDep, SessionDep
+from amphora.deps import RuntimeDep, SessionDep, streams_body
 from amphora.episode import service
 from amphora.episode.deps import DeletedEpisodeEditor, EpisodeEditor, EpisodeViewer
 from amphora.episode.schemas import (
@@ -32,6 +32,7 @@ from amphora.kit.pagination import Page, decode_cursor, encode_cursor, page_resp
 from amphora.media import service as media
 from amphora.media.artwork_service import MAX_ARTWORK_BYTES, store_artwork
 from amphora.media.uploads import read_limited
+from amphora.models import Episode
 from amphora.runtime import Runtime
 from amphora.show.deps import ShowEditor, ShowViewer
 from amphora.show.service import etag
@@ -194,6 +195,7 @@ async def put_episode_artwork(
         }
     },
 )
+@streams_body
 async def put_audio(
     request: Request,
     access: EpisodeEditor,
@@ -218,20 +220,24 @@ async def put_audio(
     try:
         await media.stage_stream(request.stream(), staged, limit=limit)
         info = await media.probe(staged)
-        await media.attach_media(
-            session,
-            runtime.storage,
-            settings,
-            episode=access.episode,
-            staged=staged,
-            info=info,
-            filename=x_filename,
-        )
+        async with (
+            media.stored_media(
+                runtime.storage, show_id=access.show.id, staged=staged, info=info
+            ) as stored,
+            runtime.db.session() as writer,
+        ):
+            episode = await writer.get(Episode, access.episode.id)
+            if episode is None or episode.deleted_at is not None:
+                raise NotFound("No such episode.")
+            await media.record_media(
+                writer, settings, episode=episode, stored=stored, filename=x_filename
+            )
+            response.headers["ETag"] = etag(episode.version)
+            # Read back in the writer: the request's own snapshot predates this write.
+            return (await episode_reads(writer, settings.base_url, [episode]))[0]
     finally:
         with contextlib.suppress(FileNotFoundError):
             staged.unlink()
-    access.show.version += 1
-    return await _read(session, runtime, access, response)
 
 
 # --- transcripts and chapters ---------------------------------------------------------------------

@@ -23,14 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from amphora.account.deps import CurrentAuth, Writer
 from amphora.account.schemas import Input
-from amphora.deps import RuntimeDep, SessionDep
+from amphora.deps import RuntimeDep, SessionDep, streams_body
 from amphora.episode.service import episode_access
 from amphora.kit.clock import utcnow
 from amphora.kit.errors import AmphoraError, Conflict, NotFound, PayloadTooLarge, error_body
 from amphora.kit.jobs import crontab, job, periodic
 from amphora.kit.openapi import errors
 from amphora.media import service as media
-from amphora.models import Episode, Role, Show, Upload, UploadStatus, User
+from amphora.models import Episode, Role, Upload, UploadStatus, User
 from amphora.settings import Settings
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
@@ -140,6 +140,7 @@ async def upload_offset(upload_id: uuid.UUID, auth: CurrentAuth, session: Sessio
 
 
 @router.patch("/{upload_id}", response_model=UploadRead, responses=errors(400, 401, 404, 409, 413))
+@streams_body
 async def send_range(
     upload_id: uuid.UUID,
     request: Request,
@@ -169,17 +170,19 @@ async def send_range(
     written = await media.stage_stream(
         request.stream(), staged_path(runtime.settings, upload.id), limit=last + 1, offset=first
     )
-    # Only this request may move the offset from `first` (two racing requests: one wins).
-    moved = await session.execute(
-        update(Upload)
-        .where(Upload.id == upload.id, Upload.received == first)
-        .values(received=first + written, updated_at=utcnow())
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("Another request is sending this upload.", code="offset_mismatch")
-    await session.refresh(upload)
-    response.headers.update(_offset_headers(upload))
-    return upload
+    async with runtime.db.session() as writer:
+        # Only this request may move the offset from `first` (two racing requests: one wins).
+        moved = await writer.execute(
+            update(Upload)
+            .where(Upload.id == upload.id, Upload.received == first)
+            .values(received=first + written, updated_at=utcnow())
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("Another request is sending this upload.", code="offset_mismatch")
+        current = await writer.get(Upload, upload.id, populate_existing=True)
+        assert current is not None
+    response.headers.update(_offset_headers(current))
+    return current
 
 
 @router.post(
@@ -238,6 +241,10 @@ async def cancel_upload(
 # --- jobs -----------------------------------------------------------------------------------------
 
 
+class _AlreadyHandled(Exception):
+    """Another run of the job finished this upload meanwhile."""
+
+
 @job(retries=3, retry_delay=10)
 async def finish_upload(ctx: Any, upload_id: str) -> None:
     """Store the staged file and attach it. Idempotent: a finished upload is left alone."""
@@ -245,32 +252,37 @@ async def finish_upload(ctx: Any, upload_id: str) -> None:
     uid = uuid.UUID(upload_id)
     path = staged_path(settings, uid)
     failure: AmphoraError | None = None
-    async with ctx.db.session() as session:
+    async with ctx.db.session(write=False) as session:
         upload = await session.get(Upload, uid)
         if upload is None or upload.status != UploadStatus.processing:
             return
         episode = await session.get(Episode, upload.episode_id) if upload.episode_id else None
-        try:
-            if episode is None or episode.deleted_at is not None:
+        filename = upload.filename
+    try:
+        if episode is None or episode.deleted_at is not None:
+            raise NotFound("The episode is gone.", code="episode_gone")
+        info = await media.probe(path)
+        # The copy into storage runs outside any transaction; the rows in a short one.
+        async with (
+            media.stored_media(
+                ctx.storage, show_id=episode.show_id, staged=path, info=info
+            ) as stored,
+            ctx.db.session() as session,
+        ):
+            upload = await session.get(Upload, uid)
+            episode = await session.get(Episode, episode.id)
+            if upload is None or upload.status != UploadStatus.processing:
+                raise _AlreadyHandled
+            if episode is None:
                 raise NotFound("The episode is gone.", code="episode_gone")
-            info = await media.probe(path)
-            attached = await media.attach_media(
-                session,
-                ctx.storage,
-                settings,
-                episode=episode,
-                staged=path,
-                info=info,
-                filename=upload.filename,
+            attached = await media.record_media(
+                session, settings, episode=episode, stored=stored, filename=filename
             )
-        except AmphoraError as exc:  # the file or quota will not change on a retry
-            await session.rollback()
-            failure = exc
-        if failure is None:
             upload.status, upload.media_id = UploadStatus.done, attached.id
-            show = await session.get(Show, attached.show_id)
-            if show is not None:
-                show.version += 1
+    except _AlreadyHandled:
+        return
+    except AmphoraError as exc:  # the file or quota will not change on a retry
+        failure = exc
     if failure is not None:
         async with ctx.db.session() as session:
             upload = await session.get(Upload, uid)

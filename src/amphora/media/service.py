@@ -2,7 +2,8 @@
 
 Bytes first arrive in a staging file under the data dir (never whole in memory); they are
 probed there (what the file really is, whatever the client said), then streamed into storage
-under a new key, hashed on the way. Replacing an episode's media makes a new file with a new
+under a new key, hashed on the way — all outside any database transaction; only then is the
+row written, in a short one. Replacing an episode's media makes a new file with a new
 key, so a published URL's bytes never change.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -153,68 +156,81 @@ async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
 # --- attaching -------------------------------------------------------------------------------
 
 
-async def attach_media(
-    session: AsyncSession,
-    storage: Storage,
-    settings: Settings,
-    *,
-    episode: Episode,
-    staged: Path,
-    info: MediaInfo,
-    filename: str | None,
-) -> MediaFile:
-    """Store a probed staging file as the episode's new media. If the database part fails, the
-    stored object is deleted again: no orphaned files."""
-    show = await session.get(Show, episode.show_id)
-    assert show is not None
-    await reserve_quota(session, settings, owner_id=show.owner_id, size=info.size, consume=True)
+@dataclass(frozen=True)
+class StoredMedia:
+    id: uuid.UUID
+    key: str
+    size: int
+    sha256: str
+    info: MediaInfo
+
+
+@asynccontextmanager
+async def stored_media(
+    storage: Storage, *, show_id: uuid.UUID, staged: Path, info: MediaInfo
+) -> AsyncIterator[StoredMedia]:
+    """Copy a probed staging file into storage under a new key — outside any database
+    transaction, as it can take seconds. If the block that records it fails (including its
+    commit), the stored object is deleted again: no orphaned files."""
     media_id = new_id()
-    key = f"media/{show.id}/{media_id}.{info.extension}"
+    key = f"media/{show_id}/{media_id}.{info.extension}"
     stored = await storage.write(key, _file_chunks(staged), content_type=info.content_type)
     try:
-        media = MediaFile(
-            id=media_id,
-            owner_id=show.owner_id,
-            show_id=show.id,
-            episode_id=episode.id,
-            storage_key=key,
-            kind=info.kind,
-            container=info.container,
-            content_type=info.content_type,
-            extension=info.extension,
-            size=stored.size,
-            sha256=stored.sha256_hex,
-            duration_s=info.duration_s,
-            bitrate=info.bitrate,
-            id3_size=info.id3_size,
-            channels=info.channels,
-            sample_rate=info.sample_rate,
-            original_filename=(filename or "")[:255] or None,
-        )
-        session.add(media)
-        await session.flush()  # the row must exist before the episode points at it
-        if episode.media_id is not None:
-            previous = await session.get(MediaFile, episode.media_id)
-            if previous is not None:
-                previous.superseded_at = utcnow()
-        episode.media_id = media.id
-        if episode.chapters is None and info.chapters:
-            from amphora.episode.companions import chapters_from_id3
-
-            episode.chapters = chapters_from_id3(
-                [(c.start_ms, c.end_ms, c.title) for c in info.chapters]
-            )
-        episode.version += 1
-        await session.flush()
+        yield StoredMedia(media_id, key, stored.size, stored.sha256_hex, info)
     except BaseException:
         await storage.delete(key)
         raise
+
+
+async def record_media(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    episode: Episode,
+    stored: StoredMedia,
+    filename: str | None,
+) -> MediaFile:
+    """Make a stored file the episode's media (quota checked and spent here, in the write)."""
+    show = await session.get(Show, episode.show_id)
+    assert show is not None
+    info = stored.info
+    await reserve_quota(session, settings, owner_id=show.owner_id, size=stored.size, consume=True)
+    media = MediaFile(
+        id=stored.id,
+        owner_id=show.owner_id,
+        show_id=show.id,
+        episode_id=episode.id,
+        storage_key=stored.key,
+        kind=info.kind,
+        container=info.container,
+        content_type=info.content_type,
+        extension=info.extension,
+        size=stored.size,
+        sha256=stored.sha256,
+        duration_s=info.duration_s,
+        bitrate=info.bitrate,
+        id3_size=info.id3_size,
+        channels=info.channels,
+        sample_rate=info.sample_rate,
+        original_filename=(filename or "")[:255] or None,
+    )
+    session.add(media)
+    await session.flush()  # the row must exist before the episode points at it
+    if episode.media_id is not None:
+        previous = await session.get(MediaFile, episode.media_id)
+        if previous is not None:
+            previous.superseded_at = utcnow()
+    episode.media_id = media.id
+    if episode.chapters is None and info.chapters:
+        from amphora.episode.companions import chapters_from_id3
+
+        episode.chapters = chapters_from_id3(
+            [(c.start_ms, c.end_ms, c.title) for c in info.chapters]
+        )
+    episode.version += 1
+    show.version += 1
+    await session.flush()
     return media
-
-
-async def delete_stored(storage: Storage, keys: list[str]) -> None:
-    for key in keys:
-        await storage.delete(key)
 
 
 async def episode_files(session: AsyncSession, episode_ids: list[uuid.UUID]) -> list[str]:
