@@ -339,3 +339,38 @@ async def test_search_ranks_the_most_recent_matches_when_there_are_very_many(
     )
     # Another creator's matches never take a place among the candidates.
     assert titles == ["Harbour 2", "Harbour 3"]
+
+
+async def test_a_slow_upload_does_not_block_other_writes(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    import asyncio
+
+    episode = await _episode(client, team)
+    audio = tone_mp3(5)
+    release = asyncio.Event()
+
+    async def slow_body() -> Any:
+        yield audio[:1000]
+        await release.wait()  # the client stalls mid-upload
+        yield audio[1000:]
+
+    upload = asyncio.create_task(
+        client.put(
+            f"{API}/episodes/{episode['id']}/audio",
+            content=slow_body(),
+            headers={**team.editor.headers, "content-type": "audio/mpeg"},
+        )
+    )
+    await asyncio.sleep(0.3)
+    # With the upload holding a write transaction, this would wait for the lock (on SQLite).
+    edit = await asyncio.wait_for(
+        client.patch(
+            team.show_url, json={"subtitle": "still editable"}, headers=team.owner.headers
+        ),
+        timeout=10,
+    )
+    assert edit.status_code == 200
+    release.set()
+    done = await upload
+    assert done.status_code == 200 and done.json()["media"]["size"] == len(audio)
