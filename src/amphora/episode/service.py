@@ -21,7 +21,7 @@ from amphora.kit.errors import AmphoraError, Conflict, NotFound
 from amphora.kit.html import sanitize_html
 from amphora.kit.storage import Storage
 from amphora.models import Episode, MediaFile, Role, Series, Show, Transcript, User
-from amphora.show.search import index_episode, remove_documents
+from amphora.show.search import index_episode
 from amphora.show.service import ShowAccess, check_version, show_access
 
 Sort = Literal["-published", "published", "-created", "created", "number", "-number", "title"]
@@ -391,7 +391,3 @@ async def clear_chapters(session: AsyncSession, *, access: EpisodeAccess) -> Non
     access.episode.version += 1
     access.show.version += 1
     await session.flush()
-
-
-async def forget_search(session: AsyncSession, episode_ids: Sequence[uuid.UUID]) -> None:
-    await remove_documents(session, list(episode_ids))

@@ -1,8 +1,9 @@
 """Background jobs on Huey: declaration, after-commit sending, retries, failures, consumers.
 
 Jobs are declared once at import time with ``@job`` / ``@periodic`` as async functions taking a
-``JobContext`` and plain ids. ``Jobs(settings)`` binds every declaration to a Huey instance whose
-storage the settings choose (a SQLite file in embedded mode, Redis at scale). Huey runs tasks in
+context (the job side's ``amphora.runtime.Runtime``) and plain ids. ``Jobs(settings)`` binds
+every declaration to a Huey instance whose storage the settings choose (a SQLite file in
+embedded mode, Redis at scale). Huey runs tasks in
 worker threads; each task body is handed to one long-lived event loop (``JobRuntime``) that owns
 the job side's database engine, storage and mailer.
 """
@@ -15,7 +16,7 @@ import threading
 import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.api import Task
@@ -32,13 +33,6 @@ __all__ = ["JOBS", "JobDef", "Jobs", "crontab", "job", "periodic"]
 logger = logging.getLogger("amphora.jobs")
 
 ENQUEUE_KEY = "amphora_enqueue"
-
-
-class JobContext(Protocol):
-    """What a job body gets: the runtime's shared resources (see ``amphora.runtime``)."""
-
-    @property
-    def settings(self) -> Settings: ...
 
 
 JobBody = Callable[..., Coroutine[Any, Any, Any]]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import secrets
 
 import anyio
@@ -43,7 +42,3 @@ def new_token(prefix: str) -> str:
 def hash_token(token: str) -> str:
     """Tokens are 256-bit random values, so a plain SHA-256 is a safe lookup key."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def same_secret(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
