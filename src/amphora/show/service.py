@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amphora.account import repository as accounts
+from amphora.account.errors import EmailNotVerified
 from amphora.kit.clock import utcnow
 from amphora.kit.errors import AmphoraError, Conflict, Forbidden, NotFound
 from amphora.kit.html import sanitize_html
@@ -127,9 +128,7 @@ def _plain(fields: ShowFields) -> dict[str, Any]:
 
 async def create_show(session: AsyncSession, *, user: User, data: ShowCreate) -> ShowAccess:
     if not user.is_verified:
-        raise Forbidden(
-            "Verify your email address before creating a show.", code="email_not_verified"
-        )
+        raise EmailNotVerified("Verify your email address before creating a show.")
     values = _plain(data)
     wanted = values.pop("slug", None)
     if wanted is not None and await session.scalar(select(Show.id).where(Show.slug == wanted)):
