@@ -11,13 +11,18 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from amphora.account.schemas import Input
 from amphora.show.podcast_types import (
+    AlternateEnclosure,
     Chat,
+    ContentLink,
     Funding,
+    Image,
     License,
+    Live,
     Location,
     Person,
     SocialInteract,
     Soundbite,
+    Txt,
     Url,
     Value,
 )
@@ -56,6 +61,11 @@ class EpisodeFields(Input):
     social_interact: Annotated[list[SocialInteract], Field(max_length=10)] | None = None
     chat: Chat | None = None
     premium: bool | None = Field(None, description="Only in subscriber feeds.")
+    alternate_enclosures: Annotated[list[AlternateEnclosure], Field(max_length=20)] | None = None
+    content_links: Annotated[list[ContentLink], Field(max_length=10)] | None = None
+    txt: Annotated[list[Txt], Field(max_length=20)] | None = None
+    images: Annotated[list[Image], Field(max_length=10)] | None = None
+    live: Live | None = Field(None, description="A live stream: the feed lists a liveItem.")
 
 
 class EpisodeCreate(EpisodeFields):
@@ -139,6 +149,11 @@ class EpisodeRead(BaseModel):
     social_interact: list[dict[str, Any]]
     chat: dict[str, Any] | None
     premium: bool
+    alternate_enclosures: list[dict[str, Any]]
+    content_links: list[dict[str, Any]]
+    txt: list[dict[str, Any]]
+    images: list[dict[str, Any]]
+    live: dict[str, Any] | None
     has_chapters: bool
     media: MediaRead | None
     artwork: ArtworkRead | None

@@ -5,13 +5,17 @@ from amphora.models.access_token import AccessToken, TokenKind
 from amphora.models.artwork import Artwork
 from amphora.models.episode import Episode
 from amphora.models.failed_job import FailedJob
+from amphora.models.feed_slug import FeedSlug
+from amphora.models.hit import Hit
 from amphora.models.media_file import MediaFile
 from amphora.models.one_time_token import OneTimeToken, TokenPurpose
 from amphora.models.outbox_mail import MailStatus, OutboxMail
+from amphora.models.ping_attempt import PingAttempt
 from amphora.models.search_document import SearchDocument
 from amphora.models.series import Series
 from amphora.models.show import Show
 from amphora.models.show_member import Role, ShowMember
+from amphora.models.subscriber import Subscriber
 from amphora.models.transcript import Transcript
 from amphora.models.upload import Upload, UploadStatus
 from amphora.models.user import User
@@ -23,15 +27,19 @@ __all__ = [
     "Base",
     "Episode",
     "FailedJob",
+    "FeedSlug",
+    "Hit",
     "MailStatus",
     "MediaFile",
     "OneTimeToken",
     "OutboxMail",
+    "PingAttempt",
     "Role",
     "SearchDocument",
     "Series",
     "Show",
     "ShowMember",
+    "Subscriber",
     "TokenKind",
     "TokenPurpose",
     "Transcript",

@@ -56,6 +56,12 @@ class Episode(IdMixin, TimestampMixin, Base):
     chat: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     premium: Mapped[bool] = mapped_column(default=False)
     chapters: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    alternate_enclosures: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    content_links: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    txt: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    images: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # A live stream ({"status", "start", "end"}): the feed carries it as a podcast:liveItem.
+    live: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     media_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("media_files.id", use_alter=True, ondelete="SET NULL")
     )
@@ -65,5 +71,7 @@ class Episode(IdMixin, TimestampMixin, Base):
     version: Mapped[int] = mapped_column(default=1)
     deleted_at: Mapped[datetime | None]
     purge_after: Mapped[datetime | None]
+    # When the feed's subscribers were told about this episode (pings); None: not yet.
+    announced_at: Mapped[datetime | None] = mapped_column(index=True)
     # Deleted together with its show (so restoring the show brings it back).
     deleted_with_show: Mapped[bool] = mapped_column(default=False)

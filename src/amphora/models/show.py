@@ -44,6 +44,8 @@ class Show(IdMixin, TimestampMixin, Base):
     txt: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     social_interact: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     chat: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    images: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    publisher: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Assigned once (from the canonical feed URL, or kept from an import); never recomputed.
     podcast_guid: Mapped[str | None] = mapped_column(String(64))
     new_feed_url: Mapped[str | None] = mapped_column(String(2048))
@@ -52,5 +54,7 @@ class Show(IdMixin, TimestampMixin, Base):
     )
     # Bumped on every change: the ETag for If-Match, and the feed cache key.
     version: Mapped[int] = mapped_column(default=1)
+    # The ETag of the public feed when aggregators were last told about it (pings).
+    announced_etag: Mapped[str | None] = mapped_column(String(64))
     deleted_at: Mapped[datetime | None] = mapped_column(index=True)
     purge_after: Mapped[datetime | None]

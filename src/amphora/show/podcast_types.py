@@ -178,3 +178,54 @@ class Block(Strict):
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
+
+
+class Image(Strict):
+    """``podcast:image``: artwork in other shapes than Apple's square (banners, wide art)."""
+
+    href: Url
+    alt: Annotated[str, Field(max_length=512)] | None = None
+    aspect_ratio: Annotated[str, Field(pattern=r"^\d+/\d+$")] | None = None
+    width: Annotated[int, Field(ge=1)] | None = None
+    height: Annotated[int, Field(ge=1)] | None = None
+    type: Annotated[str, Field(pattern=r"^image/[a-z0-9.+-]+$")] | None = None
+    purpose: Annotated[str, Field(max_length=128)] | None = None
+
+
+class ContentLink(Strict):
+    href: Url
+    text: Annotated[str, Field(max_length=512)] = ""
+
+
+class Source(Strict):
+    uri: Annotated[str, Field(min_length=1, max_length=2048)]
+    content_type: Annotated[str, Field(max_length=128)] | None = None
+
+
+class Integrity(Strict):
+    type: Literal["sri", "pgp-signature"]
+    value: Annotated[str, Field(min_length=1, max_length=8192)]
+
+
+class AlternateEnclosure(Strict):
+    """Another rendition of an episode (video, lower bitrate, other language, torrent, IPFS…)."""
+
+    type: Annotated[str, Field(min_length=1, max_length=128)]
+    length: Annotated[int, Field(ge=0)] | None = None
+    bitrate: Annotated[float, Field(gt=0)] | None = None
+    height: Annotated[int, Field(ge=1)] | None = None
+    lang: Annotated[str, Field(max_length=16)] | None = None
+    title: Annotated[str, Field(max_length=32)] | None = None
+    rel: Annotated[str, Field(max_length=32)] | None = None
+    codecs: Annotated[str, Field(max_length=128)] | None = None
+    default: bool = False
+    sources: Annotated[list[Source], Field(min_length=1, max_length=10)]
+    integrity: Integrity | None = None
+
+
+class Live(Strict):
+    """A live stream of the episode: the feed carries it as ``podcast:liveItem``."""
+
+    status: Literal["pending", "live", "ended"]
+    start: AwareDatetime
+    end: AwareDatetime | None = None

@@ -14,6 +14,7 @@ from amphora.show.podcast_types import (
     Category,
     Chat,
     Funding,
+    Image,
     License,
     Location,
     Medium,
@@ -69,6 +70,10 @@ class ShowFields(Input):
     txt: Annotated[list[Txt], Field(max_length=20)] | None = None
     social_interact: Annotated[list[SocialInteract], Field(max_length=10)] | None = None
     chat: Chat | None = None
+    images: Annotated[list[Image], Field(max_length=10)] | None = None
+    publisher: RemoteItem | None = Field(
+        None, description="The publisher feed (podcast:publisher); medium is set to publisher."
+    )
     new_feed_url: Url | None = Field(None, description="Set when the show moves away (301).")
 
 
@@ -142,6 +147,8 @@ class ShowRead(Output):
     txt: list[dict[str, Any]]
     social_interact: list[dict[str, Any]]
     chat: dict[str, Any] | None
+    images: list[dict[str, Any]]
+    publisher: dict[str, Any] | None
     podcast_guid: str | None
     new_feed_url: str | None
     artwork: ArtworkRead | None
