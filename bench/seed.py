@@ -220,6 +220,7 @@ async def seed_catalog(
                     session,
                     user=user,
                     data=ShowCreate(title=title, description=f"<p>{gen.description()}</p>"),
+                    base_url=settings.base_url,
                 )
                 show_ids.append(access.show.id)
         # The seeded notes are plain sentences: html_to_text keeps them as they are.

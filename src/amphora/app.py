@@ -16,8 +16,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import amphora
 from amphora.account.router import admin_router, auth_router, users_router
+from amphora.delivery.hits import recorder_for
 from amphora.delivery.router import router as delivery_router
 from amphora.episode.router import router as episode_router
+from amphora.feed.api import router as feed_api_router
+from amphora.feed.router import router as feed_router
 from amphora.kit.asgi import RequestMiddleware
 from amphora.kit.errors import install_error_handlers
 from amphora.kit.jobs import Jobs
@@ -47,6 +50,7 @@ def create_app(
     jobs = jobs or make_jobs(settings)
     consume = settings.embedded_jobs if run_jobs is None else run_jobs
     runtime = open_runtime(settings, jobs)
+    hits = recorder_for(settings, runtime.db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,10 +62,13 @@ def create_app(
             await anyio.to_thread.run_sync(
                 lambda: jobs.start_consumer(job_context, workers=settings.job_workers)
             )
+        await runtime.cache.start_listener()
+        await hits.start()
         release_startup_memory()
         try:
             yield
         finally:
+            await hits.stop()  # writes every hit still waiting, while the database is open
             if consume:
                 await anyio.to_thread.run_sync(jobs.stop_consumer)
             await runtime.aclose()
@@ -79,6 +86,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.settings = settings
+    app.state.hits = hits
     install_error_handlers(app)
     app.add_middleware(
         RequestMiddleware,
@@ -95,12 +103,14 @@ def create_app(
         episode_router,
         upload_router,
         browse_router,
+        feed_api_router,
     ):
         api.include_router(router)
     app.include_router(api)
     app.include_router(_ops_router(runtime))
     app.include_router(pages_router)
     app.include_router(delivery_router)
+    app.include_router(feed_router)
     mount_admin(app, runtime)
     return app
 

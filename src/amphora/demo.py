@@ -84,6 +84,7 @@ async def _seed_show(session: AsyncSession, runtime: Runtime, user: User) -> Non
                 "persons": [{"name": "Demo Creator", "role": "host"}],
             }
         ),
+        base_url=runtime.settings.base_url,
     )
     artwork = await store_artwork(
         session, runtime.storage, show_id=access.show.id, user=user, data=_cover()

@@ -14,7 +14,7 @@ from amphora.runtime import Runtime
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -52,11 +52,15 @@ async def db_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[Asy
 SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-def client_address(request: Request, runtime: RuntimeDep) -> str:
+def client_address_of(request: Request, runtime: Runtime) -> str:
     peer = request.client.host if request.client else None
     return client_ip(
         peer, request.headers.get("x-forwarded-for"), runtime.settings.trusted_networks
     )
+
+
+async def client_address(request: Request, runtime: RuntimeDep) -> str:
+    return client_address_of(request, runtime)
 
 
 ClientAddress = Annotated[str, Depends(client_address)]

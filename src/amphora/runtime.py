@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+import amphora.feed.changes  # noqa: F401  (feed changes are noticed on every flush)
+from amphora.kit.cache import CACHE_KEY, Cache
 from amphora.kit.db import Database
 from amphora.kit.jobs import Jobs
 from amphora.kit.ratelimit import RateLimiter
@@ -18,6 +20,8 @@ JOB_MODULES = (
     "amphora.account.tasks",
     "amphora.media.router",
     "amphora.show.tasks",
+    "amphora.feed.pings",
+    "amphora.feed.tasks",
 )
 
 
@@ -34,8 +38,10 @@ class Runtime:
     storage: Storage
     jobs: Jobs
     limiter: RateLimiter
+    cache: Cache
 
     async def aclose(self) -> None:
+        await self.cache.close()
         await self.storage.close()
         await self.db.dispose()
 
@@ -55,10 +61,24 @@ def build_storage(settings: Settings) -> Storage:
 
 def open_runtime(settings: Settings, jobs: Jobs) -> Runtime:
     """Build (but do not yet use) every resource; connections open lazily on first use."""
+    cache = build_cache(settings)
     return Runtime(
         settings=settings,
-        db=Database(settings.resolved_database_url, session_info=jobs.session_info()),
+        db=Database(
+            settings.resolved_database_url,
+            session_info={**jobs.session_info(), CACHE_KEY: cache},
+        ),
         storage=build_storage(settings),
         jobs=jobs,
         limiter=RateLimiter(settings.redis_url),
+        cache=cache,
+    )
+
+
+def build_cache(settings: Settings) -> Cache:
+    # One cache per database and public address: rendered bytes embed the base URL.
+    return Cache(
+        namespace=f"{settings.resolved_database_url}|{settings.base_url}",
+        redis_url=settings.redis_url,
+        max_local_bytes=settings.cache_max_bytes,
     )

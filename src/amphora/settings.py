@@ -61,6 +61,23 @@ class Settings(BaseSettings):
     max_direct_upload_bytes: int = 200 * 1024**2
     max_upload_bytes: int = 4 * 1024**3
     delete_grace_days: int = 30
+    superseded_media_grace_days: int = 7
+    cache_max_bytes: int = 256 * 1024**2
+    # Telling aggregators a feed changed (amphora.feed.pings).
+    websub_hubs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["https://pubsubhubbub.appspot.com/"]
+    )
+    podcastindex_pubnotify_url: str = "https://api.podcastindex.org/api/1.0/hub/pubnotify"
+    podping_url: str = "https://podping.cloud/"
+    podping_token: SecretStr | None = None
+    ping_local_feeds: bool = False
+    ping_retries: int = Field(default=6, ge=0, le=20)
+    ping_retry_delay_seconds: float = Field(default=30.0, ge=0)
+    # Media delivery (amphora.delivery): the raw hit log and redirects to object storage.
+    record_hits: bool = True
+    hit_batch_size: int = Field(default=500, ge=1, le=100_000)
+    hit_flush_seconds: float = Field(default=1.0, gt=0, le=60)
+    media_url_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -74,6 +91,21 @@ class Settings(BaseSettings):
     def _valid_networks(cls, value: list[str]) -> list[str]:
         for item in value:
             ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("websub_hubs", mode="before")
+    @classmethod
+    def _split_hubs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("websub_hubs", "podcastindex_pubnotify_url", "podping_url")
+    @classmethod
+    def _http_urls(cls, value: str | list[str]) -> str | list[str]:
+        for url in [value] if isinstance(value, str) else value:
+            if url and not url.startswith(("http://", "https://")):
+                raise ValueError(f"not an http(s) URL: {url!r}")
         return value
 
     @field_validator("base_url", "public_media_base_url")

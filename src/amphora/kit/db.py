@@ -7,8 +7,9 @@ wait on the busy timeout instead of failing with "database is locked" half-way t
 
 from __future__ import annotations
 
+import inspect
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from amphora.kit.clock import ensure_utc, utcnow
@@ -37,6 +38,7 @@ NAMING_CONVENTION = {
 }
 
 AFTER_COMMIT_KEY = "amphora_after_commit"
+AfterCommit = Callable[[], None] | Callable[[], Awaitable[None]]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -75,8 +77,9 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
-    """Run ``callback`` (in a worker thread) once this unit of work has committed.
+def after_commit(session: AsyncSession | Session, callback: AfterCommit) -> None:
+    """Run ``callback`` once this unit of work has committed: a plain function in a worker
+    thread, a coroutine function on the event loop.
 
     Used to enqueue jobs: a job sent before the commit could run against rows that do not
     exist yet, or that a rollback removes.
@@ -139,9 +142,12 @@ class Database:
 
 
 async def run_after_commit(session: AsyncSession) -> None:
-    callbacks: list[Callable[[], None]] = session.info.pop(AFTER_COMMIT_KEY, [])
+    callbacks: list[AfterCommit] = session.info.pop(AFTER_COMMIT_KEY, [])
     for callback in callbacks:
-        await anyio.to_thread.run_sync(callback)
+        if inspect.iscoroutinefunction(callback):
+            await callback()
+        else:
+            await anyio.to_thread.run_sync(callback)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

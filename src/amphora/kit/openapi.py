@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from fastapi import APIRouter
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 _EXAMPLES: dict[int, tuple[str, str]] = {
@@ -51,3 +54,20 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             },
         }
     return responses
+
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def get_and_head(router: APIRouter, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    """Register one endpoint for GET and HEAD as two operations (each its own operation id;
+    one route with both methods would give the schema a duplicate operation id)."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        for method in ("GET", "HEAD"):
+            router.add_api_route(
+                path, endpoint, methods=[method], response_class=Response, **options
+            )
+        return endpoint
+
+    return register

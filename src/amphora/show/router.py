@@ -51,7 +51,9 @@ async def create_show(
     data: ShowCreate, auth: Writer, session: SessionDep, runtime: RuntimeDep, response: Response
 ) -> ShowRead:
     """Create a show (verified accounts only). The slug comes from the title unless given."""
-    access = await service.create_show(session, user=auth.user, data=data)
+    access = await service.create_show(
+        session, user=auth.user, data=data, base_url=runtime.settings.base_url
+    )
     return await _read(session, runtime, access, response)
 
 

@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from amphora.account import repository as accounts
 from amphora.account.errors import EmailNotVerified
+from amphora.delivery.urls import feed_url
+from amphora.feed.guid import podcast_guid
 from amphora.kit.clock import utcnow
 from amphora.kit.errors import AmphoraError, Conflict, Forbidden, NotFound
 from amphora.kit.html import sanitize_html
-from amphora.models import Episode, Role, Series, Show, ShowMember, User
+from amphora.models import Episode, FeedSlug, Role, Series, Show, ShowMember, User
 from amphora.show.schemas import (
     MemberCreate,
     MemberUpdate,
@@ -104,10 +106,13 @@ def slugify(text: str) -> str:
 
 
 async def _free_slug(session: AsyncSession, wanted: str) -> str:
-    """The title's slug, or with -2, -3, … appended when taken."""
+    """The title's slug, or with -2, -3, … appended when taken (now or ever: feed URLs of
+    renamed and purged shows stay reserved)."""
     taken = set(
         await session.scalars(
-            select(Show.slug).where(or_(Show.slug == wanted, Show.slug.like(f"{wanted}-%")))
+            select(FeedSlug.slug).where(
+                or_(FeedSlug.slug == wanted, FeedSlug.slug.like(f"{wanted}-%"))
+            )
         )
     )
     if wanted not in taken:
@@ -126,20 +131,31 @@ def _plain(fields: ShowFields) -> dict[str, Any]:
     return values
 
 
-async def create_show(session: AsyncSession, *, user: User, data: ShowCreate) -> ShowAccess:
+async def _slug_available(session: AsyncSession, slug: str, show_id: uuid.UUID | None) -> bool:
+    """Free, or already this show's own (a show may take back one of its old slugs)."""
+    holder = await session.get(FeedSlug, slug)
+    return holder is None or (show_id is not None and holder.show_id == show_id)
+
+
+async def create_show(
+    session: AsyncSession, *, user: User, data: ShowCreate, base_url: str
+) -> ShowAccess:
     if not user.is_verified:
         raise EmailNotVerified("Verify your email address before creating a show.")
     values = _plain(data)
     wanted = values.pop("slug", None)
-    if wanted is not None and await session.scalar(select(Show.id).where(Show.slug == wanted)):
+    if wanted is not None and not await _slug_available(session, wanted, None):
         raise SlugTaken
     slug = wanted or await _free_slug(session, slugify(data.title))
     values.setdefault("author", user.display_name)
     values.setdefault("owner_name", user.display_name)
     values.setdefault("owner_email", user.email)
     show = Show(owner_id=user.id, slug=slug, **values)
+    # Assigned once from the canonical feed URL, never recomputed (STANDARDS §3).
+    show.podcast_guid = podcast_guid(feed_url(base_url, slug))
     session.add(show)
     await session.flush()
+    session.add(FeedSlug(slug=slug, show_id=show.id))
     session.add(ShowMember(show_id=show.id, user_id=user.id, role=Role.admin))
     await index_show(session, show)
     await session.flush()
@@ -155,12 +171,12 @@ async def update_show(
     if "title" in values and values["title"] is None:
         raise AmphoraError("A show needs a title.", code="validation_error", status_code=422)
     new_slug = values.get("slug")
-    if (
-        new_slug
-        and new_slug != show.slug
-        and await session.scalar(select(Show.id).where(Show.slug == new_slug))
-    ):
-        raise SlugTaken
+    if new_slug and new_slug != show.slug:
+        if not await _slug_available(session, new_slug, show.id):
+            raise SlugTaken
+        # The old slug keeps answering (301 to the new feed URL).
+        if await session.get(FeedSlug, new_slug) is None:
+            session.add(FeedSlug(slug=new_slug, show_id=show.id))
     for field, value in values.items():
         setattr(show, field, value)
     show.version += 1

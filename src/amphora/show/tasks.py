@@ -8,14 +8,15 @@ due (already purged, or restored meanwhile) does nothing, so each item is purged
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from amphora.kit.clock import utcnow
 from amphora.kit.jobs import crontab, job, periodic
 from amphora.media.service import episode_files
-from amphora.models import Artwork, Episode, MediaFile, Show
+from amphora.models import Artwork, Episode, FeedSlug, MediaFile, Show
 from amphora.show.search import remove_documents
 
 
@@ -38,6 +39,27 @@ async def purge_due(ctx: Any) -> None:
         )
         for episode_id in episodes:
             purge_episode.defer(session, str(episode_id))
+
+
+@periodic(crontab(minute="45"))
+async def purge_superseded_media(ctx: Any) -> None:
+    """Replaced audio stays served for a while (apps and caches still hold the old enclosure
+    URL), then goes: files first, then rows, so a crash in between only repeats the work."""
+    cutoff = utcnow() - timedelta(days=ctx.settings.superseded_media_grace_days)
+    async with ctx.db.session(write=False) as session:
+        rows = (
+            await session.execute(
+                select(MediaFile.id, MediaFile.storage_key)
+                .where(MediaFile.superseded_at <= cutoff)
+                .limit(1000)  # the rest on the next run
+            )
+        ).all()
+    if not rows:
+        return
+    for _, key in rows:
+        await ctx.storage.delete(key)
+    async with ctx.db.session() as session:
+        await session.execute(delete(MediaFile).where(MediaFile.id.in_([row[0] for row in rows])))
 
 
 @job(retries=5, retry_delay=30)
@@ -66,6 +88,10 @@ async def purge_show(ctx: Any, show_id: str) -> None:
         if show is None or show.deleted_at is None:
             return
         await remove_documents(session, [sid, *episode_ids])
+        # Its feed URLs answer 410 from now on, and their slugs are never handed out again.
+        await session.execute(
+            update(FeedSlug).where(FeedSlug.show_id == sid).values(retired_at=utcnow())
+        )
         show.artwork_id = None
         await session.flush()
         await session.delete(show)  # episodes, media rows, series, members: ON DELETE CASCADE
