@@ -18,7 +18,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BENCH_DIR, RESULTS_DIR, exit_on_sigterm, write_result
 
-BENCHMARKS = ["startup", "users_me", "episode_list", "search", "upload"]
+BENCHMARKS = [
+    "startup",
+    "users_me",
+    "episode_list",
+    "search",
+    "upload",
+    "feed_render",
+    "feed_serve",
+    "enclosure",
+]
 TIMEOUT_S = 30 * 60  # per benchmark; each one also bounds its own waits
 
 

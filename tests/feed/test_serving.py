@@ -407,3 +407,21 @@ async def test_replaced_audio_stays_served_for_a_while_then_goes(
     assert not await runtime.storage.exists(key)
     new_url = f"/e/{team.show['slug']}/{episode['id']}/{replaced.json()['media']['id']}.mp3"
     assert (await client.head(new_url)).status_code in (200, 302)
+
+
+async def test_a_deleted_episode_stops_being_served_at_once(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    episode = await _episode(client, team, title="Short-lived")
+    url = f"/e/{team.show['slug']}/{episode['id']}/{episode['media']['id']}.mp3"
+    headers = {"Range": "bytes=0-1"}
+    for _ in range(2):  # the second answer comes from the process's memory of the first
+        assert (await client.get(url, headers=headers)).status_code in (206, 302)
+    deleted = await client.delete(f"{API}/episodes/{episode['id']}", headers=team.editor.headers)
+    assert deleted.status_code in (200, 204)
+    assert (await client.get(url, headers=headers)).status_code == 404
+    restored = await client.post(
+        f"{API}/episodes/{episode['id']}/restore", headers=team.editor.headers
+    )
+    assert restored.status_code == 200
+    assert (await client.get(url, headers=headers)).status_code in (206, 302)

@@ -72,6 +72,7 @@ async def enclosure(
     return await service.serve_enclosure(
         session,
         runtime.storage,
+        runtime.cache,
         hits,
         slug=slug,
         episode_id=episode_id,

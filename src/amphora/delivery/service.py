@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from amphora.delivery.files import (
 )
 from amphora.delivery.hits import HitRecorder, hit_row
 from amphora.episode.companions import CHAPTERS_CONTENT_TYPE, CHAPTERS_VERSION
+from amphora.feed.changes import feed_tag
+from amphora.kit.cache import Cache
 from amphora.kit.errors import NotFound
 from amphora.kit.security import hash_token
 from amphora.kit.storage import Storage
@@ -155,6 +158,43 @@ async def _enclosure(
     return _Enclosure(*row) if row is not None else None
 
 
+# Resolved enclosures, kept briefly per process: a podcast app fetches the same file in many
+# ranges. An entry is used only while its show's cache generation is unchanged (any edit,
+# deletion or unpublishing bumps it) and for a few seconds at most, which bounds the one
+# window an edit racing with the lookup could leave open.
+_RESOLVED: dict[tuple[str, uuid.UUID, uuid.UUID, str], tuple[_Enclosure, int, float]] = {}
+RESOLVED_SECONDS = 10.0
+RESOLVED_MAX = 10_000
+
+
+async def _resolve(
+    session: AsyncSession,
+    cache: Cache,
+    *,
+    slug: str,
+    episode_id: uuid.UUID,
+    media_id: uuid.UUID,
+    extension: str,
+    now: datetime,
+) -> _Enclosure | None:
+    key = (slug, episode_id, media_id, extension)
+    memo = _RESOLVED.get(key)
+    if memo is not None:
+        known, generation, until = memo
+        current = cache.local.generation(feed_tag(known.show_id))
+        if time.monotonic() < until and current == generation and cache.listening:
+            return known
+    found = await _enclosure(
+        session, slug=slug, episode_id=episode_id, media_id=media_id, extension=extension, now=now
+    )
+    if found is not None and cache.listening:
+        generation = await cache.generation(feed_tag(found.show_id))
+        if len(_RESOLVED) >= RESOLVED_MAX:
+            _RESOLVED.clear()
+        _RESOLVED[key] = (found, generation, time.monotonic() + RESOLVED_SECONDS)
+    return found
+
+
 async def _subscriber(
     session: AsyncSession, *, show_id: uuid.UUID, key: str, now: datetime
 ) -> uuid.UUID | None:
@@ -169,6 +209,7 @@ async def _subscriber(
 async def serve_enclosure(
     session: AsyncSession,
     storage: Storage,
+    cache: Cache,
     hits: HitRecorder | None,
     *,
     slug: str,
@@ -186,8 +227,9 @@ async def serve_enclosure(
     file is logged once its response is over (status, bytes sent); 404s are not: they name
     nothing, and a scanner could fill the log with them.
     """
-    found = await _enclosure(
+    found = await _resolve(
         session,
+        cache,
         slug=slug,
         episode_id=_uuid(episode_id),
         media_id=_uuid(media_id),

@@ -21,8 +21,8 @@ def private_feed_url(base_url: str, slug: str, token: str) -> str:
 def enclosure_url(
     base_url: str,
     slug: str,
-    episode_id: uuid.UUID,
-    media_id: uuid.UUID,
+    episode_id: uuid.UUID | str,
+    media_id: uuid.UUID | str,
     extension: str,
     *,
     subscriber_token: str | None = None,
@@ -33,10 +33,10 @@ def enclosure_url(
     return f"{url}?key={subscriber_token}" if subscriber_token else url
 
 
-def transcript_url(base_url: str, transcript_id: uuid.UUID, extension: str) -> str:
+def transcript_url(base_url: str, transcript_id: uuid.UUID | str, extension: str) -> str:
     return f"{base_url}/transcripts/{transcript_id}.{extension}"
 
 
-def chapters_url(base_url: str, episode_id: uuid.UUID, version: int) -> str:
+def chapters_url(base_url: str, episode_id: uuid.UUID | str, version: int) -> str:
     # The episode version is in the path so that edited chapters get a new URL.
     return f"{base_url}/chapters/{episode_id}/{version}.json"

@@ -3,18 +3,21 @@ compression and the redirects of moved and renamed shows."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from collections.abc import Callable
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from amphora.deps import RuntimeDep
 from amphora.feed.service import (
     Format,
     Served,
     choose_encoding,
+    peek_feed,
     resolve_subscriber,
     serve_feed,
 )
@@ -39,14 +42,14 @@ FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _not_modified(request: Request, served: Served) -> bool:
-    if_none_match = request.headers.get("if-none-match")
+def _not_modified(header: Callable[[str], str | None], served: Served) -> bool:
+    if_none_match = header("if-none-match")
     if if_none_match is not None:
         tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
         # Weak comparison (RFC 9110 §13.1.2): any coding of this document matches.
         base = served.rendered.etag[:-1]
         return "*" in tags or any(tag.startswith(base) for tag in tags)
-    since = request.headers.get("if-modified-since")
+    since = header("if-modified-since")
     if since:
         try:
             when = parsedate_to_datetime(since)
@@ -58,20 +61,19 @@ def _not_modified(request: Request, served: Served) -> bool:
     return False
 
 
-def _http_date(moment: datetime) -> str:
-    return format_datetime(moment, usegmt=True)
-
-
-def feed_response(request: Request, served: Served, fmt: Format) -> Response:
+def feed_reply(
+    method: str, header: Callable[[str], str | None], served: Served, fmt: Format
+) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body for a served feed: validators, 304, 301, HEAD."""
     rendered = served.rendered
     if rendered.location is not None and not rendered.body:  # renamed: nothing to show
-        return RedirectResponse(rendered.location, status_code=301)
+        return 301, {"Location": rendered.location, "Content-Length": "0"}, b""
     links = [f'<{hub}>; rel="hub"' for hub in rendered.hubs]
     if rendered.self_url:
         links.append(f'<{rendered.self_url}>; rel="self"')
     headers = {
         "ETag": served.etag,
-        "Last-Modified": _http_date(rendered.last_modified),
+        "Last-Modified": format_datetime(rendered.last_modified, usegmt=True),
         "Cache-Control": CACHE_CONTROL,
         "Vary": "Accept-Encoding",
     }
@@ -81,16 +83,64 @@ def feed_response(request: Request, served: Served, fmt: Format) -> Response:
     if rendered.location is not None:  # moved away: 301, the feed as the body
         status = 301
         headers["Location"] = rendered.location
-    elif _not_modified(request, served):
-        return Response(status_code=304, headers=headers)
+    elif _not_modified(header, served):
+        return 304, headers, b""
+    headers["Content-Type"] = MEDIA_TYPES[fmt]
     if served.encoding != "identity":
         headers["Content-Encoding"] = served.encoding
     headers["Content-Length"] = str(len(served.body))
-    body = b"" if request.method == "HEAD" else served.body
-    response = Response(body, status_code=status, media_type=MEDIA_TYPES[fmt], headers=headers)
-    if request.method == "HEAD":  # Response() would count the empty body
-        response.headers["Content-Length"] = str(len(served.body))
-    return response
+    return status, headers, b"" if method == "HEAD" else served.body
+
+
+def feed_response(request: Request, served: Served, fmt: Format) -> Response:
+    status, headers, body = feed_reply(request.method, request.headers.get, served, fmt)
+    return Response(body, status_code=status, headers=headers)
+
+
+class FeedFastPath:
+    """Answers public feed requests that the process-local cache can answer fresh (the
+    overwhelming majority: apps poll) before the framework's routing and dependencies run.
+    Everything else (a miss, a stale copy, a private feed) goes on to the regular route."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            match = _PUBLIC_FEED.match(scope["path"])
+            if match:
+                raw = dict(scope["headers"])
+
+                def header(name: str) -> str | None:
+                    value = raw.get(name.encode())
+                    return value.decode("latin-1") if value is not None else None
+
+                fmt = Format.json if match[2] == "json" else Format.rss
+                served = peek_feed(
+                    self.runtime.cache,
+                    slug=match[1],
+                    fmt=fmt,
+                    encoding=choose_encoding(header("accept-encoding")),
+                )
+                if served is not None:
+                    status, headers, body = feed_reply(scope["method"], header, served, fmt)
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": status,
+                            "headers": [
+                                (k.lower().encode(), v.encode("latin-1"))
+                                for k, v in headers.items()
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        await self.app(scope, receive, send)
+
+
+_PUBLIC_FEED = re.compile(r"^/feeds/([a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?)\.(xml|json)$")
 
 
 async def _public(request: Request, runtime: Runtime, slug: str, fmt: Format) -> Response:

@@ -197,19 +197,20 @@ async def _render(
             self_url=self_url,
             want_plain=fmt is Format.json,
         )
-    if fmt is Format.json:
-        assert loaded.plain_items is not None
-        items = [item for item in loaded.plain_items if item.live is None]
-        body = await anyio.to_thread.run_sync(
-            lambda: build_json_feed(loaded.channel, items, feed_url=self_url)
-        )
-    else:
-        body = await anyio.to_thread.run_sync(
-            lambda: assemble(loaded.channel, loaded.items, loaded.live_items)
-        )
+
+    def build() -> tuple[bytes, str]:  # CPU work on megabytes: off the event loop
+        if fmt is Format.json:
+            assert loaded.plain_items is not None
+            items = [item for item in loaded.plain_items if item.live is None]
+            body = build_json_feed(loaded.channel, items, feed_url=self_url)
+        else:
+            body = assemble(loaded.channel, loaded.items, loaded.live_items)
+        return body, strong_etag(body)
+
+    body, etag = await anyio.to_thread.run_sync(build)
     rendered = Rendered(
         body,
-        strong_etag(body),
+        etag,
         loaded.last_modified,
         # A show that moved away answers 301, with the feed (and its itunes:new-feed-url) as
         # the body for apps that read it.
@@ -269,8 +270,24 @@ async def serve_feed(
         logger.warning("feed %s: database unavailable, serving the last copy: %r", key, exc)
         return await _encoded(cache, key, _unpacked(key, found.value), encoding, True)
     expires_at = expires.timestamp() if expires else None
-    await cache.put(key, rendered.pack(), tag=tag, generation=generation, expires_at=expires_at)
+    packed = await anyio.to_thread.run_sync(rendered.pack)
+    await cache.put(key, packed, tag=tag, generation=generation, expires_at=expires_at)
     return await _encoded(cache, key, rendered, encoding, False)
+
+
+def peek_feed(cache: Cache, *, slug: str, fmt: Format, encoding: Encoding) -> Served | None:
+    """A public feed this process can answer fresh from memory alone, or ``None``."""
+    key = f"feed:{fmt}:{slug}"
+    entry = cache.local_fresh(key)
+    if entry is None:
+        return None
+    rendered = _unpacked(key, entry.value)
+    if encoding == "identity" or rendered.location is not None:
+        return Served(rendered, rendered.body, "identity", rendered.etag)
+    compressed = cache.local.get(f"{key}|{encoding}")
+    if compressed is None or compressed.tag != rendered.etag:
+        return None
+    return Served(rendered, compressed.value, encoding, encoded_etag(rendered.etag, encoding))
 
 
 async def _encoded(

@@ -186,6 +186,23 @@ class Cache:
         self.local.set_generation(tag, generation)
         return generation
 
+    @property
+    def listening(self) -> bool:
+        """Whether local generations are current: always embedded; at scale, only while this
+        process follows the invalidation channel."""
+        return not self.shared or self._listener is not None
+
+    def local_fresh(self, key: str) -> Entry | None:
+        """The entry if this process knows, without any I/O, that it is fresh."""
+        if not self.listening:
+            return None  # without the invalidation feed, local generations may be behind
+        entry = self.local.get(key)
+        if entry is None or self.local.generation(entry.tag) != entry.generation:
+            return None
+        if entry.expires_at is not None and time.time() >= entry.expires_at:
+            return None
+        return entry
+
     async def get(self, key: str) -> Lookup | None:
         entry = self.local.get(key)
         if entry is None and self.shared:
