@@ -7,6 +7,7 @@ the running interpreter (run the benchmarks with the project's virtualenv Python
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import platform
@@ -16,9 +17,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -251,6 +253,124 @@ def running_server(env: Mapping[str, str], data_dir: Path, port: int) -> Iterato
         yield server
     finally:
         stop_server(server)
+
+
+# --- other servers -----------------------------------------------------------------------------
+
+
+def fetch(url: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """One GET without any decoding of the body (httpx would gunzip it)."""
+    host, _, path = url.removeprefix("http://").partition("/")
+    conn = http.client.HTTPConnection(host, timeout=30)
+    try:
+        conn.request("GET", "/" + path, headers=dict(headers))
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def foreground_process(command: list[str], health_url: str, name: str) -> Iterator[int]:
+    """A foreground server process in its own session, once ``health_url`` answers 200: its
+    pid. Stopped with SIGTERM afterwards (SIGKILL if it lingers)."""
+    proc = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"{name} exited with {proc.returncode}: {err}")
+            with contextlib.suppress(OSError):
+                if fetch(health_url, {})[0] == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not answer within 20 s")
+            time.sleep(0.05)
+        yield proc.pid
+    finally:
+        proc.terminate()  # nginx: fast shutdown of the master and its workers
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+NGINX_CONF = """
+daemon off;
+master_process on;
+worker_processes {workers};
+{user}
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location = /healthz {{ return 200 "ok"; }}
+{locations}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def nginx_server(
+    locations: str, *, workers: int, files: Sequence[Path], within: Path
+) -> Iterator[tuple[str, int]]:
+    """The Debian package's nginx in the foreground, on a free port of 127.0.0.1, with a prefix
+    (config, pid, logs, temp paths) in a temp dir of its own: ``(base URL, master pid)``, once
+    ``/healthz`` answers; stopped afterwards.
+
+    ``locations``: the ``location`` blocks served besides ``/healthz`` (nginx syntax, braces
+    as they are). As root, nginx's workers drop to nobody: each of ``files`` and its
+    directories up to ``within`` (the bench's own temp dir, deleted afterwards) are made
+    readable to them first.
+    """
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        raise RuntimeError("nginx is not installed (apt-get install nginx)")
+    with temp_dir("amphora-bench-nginx-") as root:
+        user = ""
+        if os.geteuid() == 0:
+            user = "user nobody nogroup;"
+            for file in files:
+                for part in [file, *file.parents]:
+                    if not part.is_relative_to(within):
+                        break
+                    part.chmod(part.stat().st_mode | (0o004 if part == file else 0o005))
+        port = free_port()
+        conf = root / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(
+                workers=workers,
+                user=user,
+                root=root,
+                port=port,
+                locations=textwrap.indent(textwrap.dedent(locations).strip("\n"), " " * 8),
+            )
+        )
+        base = f"http://127.0.0.1:{port}"
+        command = [binary, "-p", str(root), "-c", str(conf), "-e", str(root / "error.log")]
+        with foreground_process(command, base + "/healthz", "nginx") as pid:
+            yield base, pid
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------

@@ -35,8 +35,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,7 @@ from common import (
     db_upgrade,
     exit_on_sigterm,
     free_port,
+    nginx_server,
     running_server,
     settings_for,
     temp_dir,
@@ -127,33 +127,6 @@ function done(summary, latency, requests)
     e.connect, e.read, e.write, e.status, e.timeout))
 end
 """
-
-NGINX_CONF = """
-daemon off;
-master_process on;
-worker_processes 1;
-{user}
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location = /healthz {{ return 200 "ok"; }}
-        location = {path} {{ alias {file}; default_type audio/mpeg; }}
-    }}
-}}
-"""
-
 
 # --- seeding -------------------------------------------------------------------------------------
 
@@ -357,58 +330,6 @@ def request_path_cost_us(rows: int = 50_000) -> float:
     return round((time.process_time() - started) / rows * 1e6, 2)
 
 
-# --- nginx ---------------------------------------------------------------------------------------
-
-
-@contextmanager
-def nginx(file: Path, path: str, port: int, within: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """nginx serving ``file`` at ``path``; ``within`` is the bench's temp dir holding the file."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(binary).exists():
-        raise RuntimeError("nginx is not installed (apt-get install nginx)")
-    with temp_dir("amphora-bench-nginx-") as root:
-        user = ""
-        if os.geteuid() == 0:
-            # As root, nginx's workers drop to nobody: let them reach and read the file (only
-            # inside the bench's own temp dir, which is deleted afterwards).
-            user = "user nobody nogroup;"
-            for part in [file, *file.parents]:
-                if not part.is_relative_to(within):
-                    break
-                part.chmod(part.stat().st_mode | (0o004 if part == file else 0o005))
-        conf = root / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(user=user, root=root, port=port, path=path, file=file))
-        proc = subprocess.Popen(
-            [binary, "-p", str(root), "-c", str(conf), "-e", str(root / "error.log")],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 15
-            while True:
-                if proc.poll() is not None:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    raise RuntimeError(f"nginx exited with {proc.returncode}: {err}")
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError("nginx did not answer within 15 s")
-                time.sleep(0.05)
-            yield proc
-        finally:
-            proc.terminate()  # SIGTERM: fast shutdown of the master and its worker
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 # --- main ----------------------------------------------------------------------------------------
 
 
@@ -432,11 +353,10 @@ def main() -> dict[str, Any]:
         _, off = amphora_run(off_env, data_dir, port, path, size, script)
         rows_after_off = count_hits(data_dir / "amphora.db")["rows"]
 
-        nginx_port = free_port()
-        with nginx(file, "/enclosure.mp3", nginx_port, root) as proc:
-            base = f"http://127.0.0.1:{nginx_port}"
+        location = f"location = /enclosure.mp3 {{ alias {file}; default_type audio/mpeg; }}"
+        with nginx_server(location, workers=1, files=[file], within=root) as (base, pid):
             check_range(base, "/enclosure.mp3", size)
-            _, reference = load(base, "/enclosure.mp3", script, proc.pid)
+            _, reference = load(base, "/enclosure.mp3", script, pid)
 
     equal = hits["rows"] == sent_on
     return write_result(

@@ -41,7 +41,6 @@ import argparse
 import asyncio
 import gc
 import gzip
-import http.client
 import json
 import os
 import random
@@ -55,7 +54,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, M
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,15 +68,18 @@ from common import (
     create_user,
     db_upgrade,
     exit_on_sigterm,
+    fetch,
+    foreground_process,
     free_port,
     new_credentials,
+    nginx_server,
     percentile,
     running_server,
     settings_for,
     temp_dir,
     write_result,
 )
-from seed import TextGen
+from seed import TextGen, analyze, create_shows, episode_row, insert_media, media_row
 
 NAME = "feed_serve"
 SHOWS = (("Bench Feed Small", 1_000), ("Bench Feed Large", 10_000))
@@ -161,36 +162,15 @@ function response(status, headers, body)
 end
 """
 
-NGINX_CONF = """
-daemon off;
-master_process on;
-worker_processes {workers};
-{user}
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location = /healthz {{ return 200 "ok"; }}
-        location = {path} {{
-            alias {file};
-            default_type application/rss+xml;
-            charset utf-8;
-            add_header Content-Encoding gzip;
-            add_header Vary Accept-Encoding;
-            add_header Cache-Control "public, no-cache";
-        }}
-    }}
+# Served by common.nginx_server: the gzip bytes of the feed as a static file.
+NGINX_LOCATION = """
+location = {path} {{
+    alias {file};
+    default_type application/rss+xml;
+    charset utf-8;
+    add_header Content-Encoding gzip;
+    add_header Vary Accept-Encoding;
+    add_header Cache-Control "public, no-cache";
 }}
 """
 
@@ -224,38 +204,29 @@ def notes(gen: TextGen, slug: str, n: int) -> str:
 
 async def seed(env: Mapping[str, str], email: str) -> tuple[list[SeededShow], dict[str, Any]]:
     """Both shows with their published episodes and media rows; ``(shows, info)``."""
-    from sqlalchemy import insert, update
+    from sqlalchemy import insert
 
-    from amphora.account.repository import user_by_email
-    from amphora.kit.db import Database, new_id
-    from amphora.models import Episode, MediaFile
-    from amphora.show.schemas import ShowCreate
-    from amphora.show.service import create_show
+    from amphora.kit.db import Database
+    from amphora.models import Episode
 
     started = time.perf_counter()
     gen = TextGen(seed=7, surnames=500)
     settings = settings_for(env)
     db = Database(settings.resolved_database_url)
-    shows: list[SeededShow] = []
     note_bytes: list[int] = []
     try:
         async with db.session() as session:
-            user = await user_by_email(session, email)
-            if user is None:
-                raise RuntimeError(f"no user {email}")
+            user, created = await create_shows(
+                session, gen, email, [title for title, _ in SHOWS], settings.base_url
+            )
             owner_id, host = user.id, user.display_name
-            for title, count in SHOWS:
-                access = await create_show(
-                    session,
-                    user=user,
-                    data=ShowCreate(title=title, description=f"<p>{gen.description()}</p>"),
-                    base_url=settings.base_url,
-                )
-                shows.append(SeededShow(access.show.id, access.show.slug, count, []))
+            shows = [
+                SeededShow(show.id, show.slug, count, [])
+                for show, (_title, count) in zip(created, SHOWS, strict=True)
+            ]
         now = datetime.now(UTC)
         for show in shows:
             count = show.episodes
-            per_season = max(1, count // 10)
             for start in range(0, count, BATCH):
                 episodes: list[dict[str, Any]] = []
                 files: list[dict[str, Any]] = []
@@ -263,68 +234,38 @@ async def seed(env: Mapping[str, str], email: str) -> tuple[list[SeededShow], di
                     publish_at = now - timedelta(days=count - i, minutes=gen.rng.randint(0, 600))
                     description = notes(gen, show.slug, i)
                     note_bytes.append(len(description.encode()))
-                    episode_id = new_id()
-                    episodes.append(
-                        {
-                            "id": episode_id,
-                            "show_id": show.show_id,
-                            "guid": str(uuid.uuid4()),
-                            "title": gen.title(),
-                            "description": description,
-                            "season": i // per_season + 1,
-                            "number": Decimal(i % per_season + 1),
-                            "publish_at": publish_at,
-                            # Already announced: the steady state. Unannounced episodes would
-                            # make the server's `announce_due` job invalidate the feed mid-run.
-                            "announced_at": publish_at,
-                            "persons": [
-                                {"name": host, "role": "host"},
-                                {"name": gen.persons()[0]["name"], "role": "guest"},
-                            ],
-                            "created_at": now,
-                            "updated_at": now,
-                        }
+                    episode = episode_row(
+                        show.show_id,
+                        i,
+                        count,
+                        now,
+                        title=gen.title(),
+                        description=description,
+                        publish_at=publish_at,
+                        persons=[
+                            {"name": host, "role": "host"},
+                            {"name": gen.persons()[0]["name"], "role": "guest"},
+                        ],
+                        # Already announced: the steady state. Unannounced episodes would
+                        # make the server's `announce_due` job invalidate the feed mid-run.
+                        announced_at=publish_at,
                     )
+                    episodes.append(episode)
                     files.append(
-                        {
-                            "id": new_id(),
-                            "owner_id": owner_id,
-                            "show_id": show.show_id,
-                            "episode_id": episode_id,
-                            "storage_key": f"media/{show.show_id}/{uuid.uuid4()}.mp3",
-                            "kind": "audio",
-                            "container": "mp3",
-                            "content_type": "audio/mpeg",
-                            "extension": "mp3",
-                            "size": gen.rng.randint(20_000_000, 90_000_000),
-                            "sha256": "0" * 64,
-                            "duration_s": float(gen.rng.randint(1200, 5400)),
-                            "bitrate": 128_000,
-                            "id3_size": 0,
-                            "channels": 2,
-                            "sample_rate": 44100,
-                            "original_filename": "episode.mp3",
-                            "created_at": now,
-                        }
+                        media_row(
+                            owner_id,
+                            episode,
+                            now,
+                            size=gen.rng.randint(20_000_000, 90_000_000),
+                            duration_s=float(gen.rng.randint(1200, 5400)),
+                        )
                     )
                 async with db.session() as session:
                     await session.execute(insert(Episode), episodes)
-                    await session.execute(insert(MediaFile), files)
-                    await session.execute(
-                        update(Episode),
-                        [
-                            {"id": e["id"], "media_id": f["id"]}
-                            for e, f in zip(episodes, files, strict=True)
-                        ],
-                    )
+                    await insert_media(session, files)
                 show.episode_ids.extend(e["id"] for e in episodes)
             show.episode_ids.reverse()  # newest first
-        if not db.is_sqlite:
-            from sqlalchemy import text
-
-            async with db.session() as session:
-                for table in ("episodes", "media_files", "shows"):
-                    await session.execute(text(f"ANALYZE {table}"))
+        await analyze(db, ("episodes", "media_files", "shows"))
     finally:
         await db.dispose()
     info = {
@@ -448,6 +389,10 @@ async def render_bench(env: Mapping[str, str], shows: list[SeededShow]) -> dict[
         cache=cache,
     )
     await cache.start_listener()
+    # As `amphora serve` does once started: what is alive now stays out of later collections.
+    from amphora.app import release_startup_memory
+
+    release_startup_memory()
     small, large = shows
     load_before = os.getloadavg()[0]
     fragment_budget = loader.FRAGMENTS.max_bytes
@@ -716,76 +661,15 @@ def measure(
     return result
 
 
-def fetch(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-    """One GET without any decoding of the body (httpx would gunzip it)."""
-    host, _, path = url.removeprefix("http://").partition("/")
-    conn = http.client.HTTPConnection(host, timeout=30)
-    try:
-        conn.request("GET", "/" + path, headers=headers)
-        response = conn.getresponse()
-        body = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-    finally:
-        conn.close()
-
-
-@contextmanager
-def process(command: list[str], health_url: str, name: str) -> Iterator[int]:
-    """A foreground server process in its own session, until ``health_url`` answers 200."""
-    proc = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"{name} exited with {proc.returncode}: {err}")
-            with suppress(OSError):
-                if fetch(health_url, {})[0] == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{name} did not answer within 20 s")
-            time.sleep(0.05)
-        yield proc.pid
-    finally:
-        proc.terminate()  # nginx: fast shutdown of the master and its workers
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @contextmanager
 def nginx(body: bytes, path: str, workers: int) -> Iterator[tuple[str, int]]:
     """nginx serving ``body`` (gzip bytes) at ``path``: ``(base URL, master pid)``."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(binary).exists():
-        raise RuntimeError("nginx is not installed (apt-get install nginx)")
-    with temp_dir("amphora-bench-nginx-") as root:
+    with temp_dir("amphora-bench-static-") as root:
         file = root / "feed.xml.gz"
         file.write_bytes(body)
-        user = ""
-        if os.geteuid() == 0:  # the workers run as nobody: let them read the file
-            user = "user nobody nogroup;"
-            root.chmod(0o755)
-            file.chmod(0o644)
-        port = free_port()
-        conf = root / "nginx.conf"
-        conf.write_text(
-            NGINX_CONF.format(
-                workers=workers, user=user, root=root, port=port, path=path, file=file
-            )
-        )
-        base = f"http://127.0.0.1:{port}"
-        command = [binary, "-p", str(root), "-c", str(conf), "-e", str(root / "error.log")]
-        with process(command, base + "/healthz", "nginx") as pid:
-            yield base, pid
+        location = NGINX_LOCATION.format(path=path, file=file)
+        with nginx_server(location, workers=workers, files=[file], within=root) as served:
+            yield served
 
 
 @contextmanager
@@ -796,7 +680,7 @@ def bare_uvicorn(body: bytes, etag: str) -> Iterator[tuple[str, int]]:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         command = [sys.executable, "-c", BARE_APP, str(file), str(port), etag]
-        with process(command, base + "/", "uvicorn") as pid:
+        with foreground_process(command, base + "/", "uvicorn") as pid:
             yield base, pid
 
 

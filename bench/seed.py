@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import accumulate, islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import settings_for
 from sqlalchemy import insert, text, update
@@ -34,6 +34,11 @@ from amphora.kit.html import html_to_text
 from amphora.models import Episode, MediaFile, SearchDocument
 from amphora.show.schemas import ShowCreate
 from amphora.show.service import create_show
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from amphora.models import Show, User
 
 
 def _split(words: str) -> tuple[str, ...]:
@@ -154,12 +159,111 @@ class Seeded:
     per_show: dict[str, int] = field(default_factory=dict)
 
 
+async def create_shows(
+    session: AsyncSession, gen: TextGen, email: str, titles: list[str], base_url: str
+) -> tuple[User, list[Show]]:
+    """The existing user ``email`` and a new show of theirs per title (a description from
+    ``gen``), as the API creates them."""
+    user = await user_by_email(session, email)
+    if user is None:
+        raise RuntimeError(f"no user {email}")
+    shows = []
+    for title in titles:
+        access = await create_show(
+            session,
+            user=user,
+            data=ShowCreate(title=title, description=f"<p>{gen.description()}</p>"),
+            base_url=base_url,
+        )
+        shows.append(access.show)
+    return user, shows
+
+
+def episode_row(
+    show_id: uuid.UUID,
+    i: int,
+    count: int,
+    now: datetime,
+    *,
+    title: str,
+    description: str,
+    publish_at: datetime | None,
+    persons: list[dict[str, str]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ``episodes`` row of the ``i``-th of ``count`` episodes of a show: 10 seasons."""
+    per_season = max(1, count // 10)
+    return {
+        "id": new_id(),
+        "show_id": show_id,
+        "guid": str(uuid.uuid4()),
+        "title": title,
+        "description": description,
+        "season": i // per_season + 1,
+        "number": Decimal(i % per_season + 1),
+        "publish_at": publish_at,
+        "persons": persons,
+        "created_at": now,
+        "updated_at": now,
+        **extra,
+    }
+
+
+def media_row(
+    owner_id: uuid.UUID,
+    episode: Mapping[str, Any],
+    now: datetime,
+    *,
+    size: int,
+    duration_s: float,
+) -> dict[str, Any]:
+    """A ``media_files`` row (an MP3, no bytes on disk) for an episode row."""
+    show_id = episode["show_id"]
+    return {
+        "id": new_id(),
+        "owner_id": owner_id,
+        "show_id": show_id,
+        "episode_id": episode["id"],
+        "storage_key": f"media/{show_id}/{uuid.uuid4()}.mp3",
+        "kind": "audio",
+        "container": "mp3",
+        "content_type": "audio/mpeg",
+        "extension": "mp3",
+        "size": size,
+        "sha256": "0" * 64,
+        "duration_s": duration_s,
+        "bitrate": 128_000,
+        "id3_size": 0,
+        "channels": 2,
+        "sample_rate": 44100,
+        "original_filename": "episode.mp3",
+        "created_at": now,
+    }
+
+
+async def insert_media(session: AsyncSession, files: list[dict[str, Any]]) -> None:
+    """Insert ``media_row`` rows and make each one its episode's media."""
+    await session.execute(insert(MediaFile), files)
+    await session.execute(
+        update(Episode), [{"id": f["episode_id"], "media_id": f["id"]} for f in files]
+    )
+
+
+async def analyze(db: Database, tables: tuple[str, ...]) -> None:
+    """On PostgreSQL, ``ANALYZE`` the tables (autovacuum would do it soon after a real bulk
+    import); nothing on SQLite."""
+    if db.is_sqlite:
+        return
+    async with db.session() as session:
+        for table in tables:
+            await session.execute(text(f"ANALYZE {table}"))
+
+
 def _episode_rows(
     gen: TextGen, show_id: uuid.UUID, count: int, now: datetime
 ) -> Iterator[tuple[dict[str, Any], str]]:
     """``(episode row, search body)``: about 2 % drafts, 1 % scheduled, the rest published
     (one a day going back), 10 seasons."""
-    per_season = max(1, count // 10)
     for i in range(count):
         roll = gen.rng.random()
         if roll < 0.02:
@@ -170,19 +274,16 @@ def _episode_rows(
             publish_at = now - timedelta(days=count - i, minutes=gen.rng.randint(0, 600))
         description = gen.description()
         persons = gen.persons()
-        row = {
-            "id": new_id(),
-            "show_id": show_id,
-            "guid": str(uuid.uuid4()),
-            "title": gen.title(),
-            "description": description,
-            "season": i // per_season + 1,
-            "number": Decimal(i % per_season + 1),
-            "publish_at": publish_at,
-            "persons": persons,
-            "created_at": now,
-            "updated_at": now,
-        }
+        row = episode_row(
+            show_id,
+            i,
+            count,
+            now,
+            title=gen.title(),
+            description=description,
+            publish_at=publish_at,
+            persons=persons,
+        )
         # As amphora.show.search.index_episode builds it: notes as text, then the people.
         body = " ".join([description, " ".join(p["name"] for p in persons)])
         yield row, body
@@ -207,22 +308,14 @@ async def seed_catalog(
     gen = TextGen(seed)
     settings = settings_for(env)
     db = Database(settings.resolved_database_url)
-    show_ids: list[uuid.UUID] = []
     total = 0
     try:
         async with db.session() as session:
-            user = await user_by_email(session, email)
-            if user is None:
-                raise RuntimeError(f"no user {email}")
+            user, created = await create_shows(
+                session, gen, email, [title for title, _ in shows], settings.base_url
+            )
             owner_id = user.id
-            for title, _count in shows:
-                access = await create_show(
-                    session,
-                    user=user,
-                    data=ShowCreate(title=title, description=f"<p>{gen.description()}</p>"),
-                    base_url=settings.base_url,
-                )
-                show_ids.append(access.show.id)
+            show_ids = [show.id for show in created]
         # The seeded notes are plain sentences: html_to_text keeps them as they are.
         probe = gen.description()
         assert html_to_text(probe) == probe
@@ -264,41 +357,12 @@ async def seed_catalog(
                         )
                     if media:
                         files = [
-                            {
-                                "id": new_id(),
-                                "owner_id": owner_id,
-                                "show_id": show_id,
-                                "episode_id": row["id"],
-                                "storage_key": f"media/{show_id}/{uuid.uuid4()}.mp3",
-                                "kind": "audio",
-                                "container": "mp3",
-                                "content_type": "audio/mpeg",
-                                "extension": "mp3",
-                                "size": 48_000_000,
-                                "sha256": "0" * 64,
-                                "duration_s": 3000.0,
-                                "bitrate": 128_000,
-                                "id3_size": 0,
-                                "channels": 2,
-                                "sample_rate": 44100,
-                                "original_filename": "episode.mp3",
-                                "created_at": now,
-                            }
+                            media_row(owner_id, row, now, size=48_000_000, duration_s=3000.0)
                             for row, _ in pairs
                         ]
-                        await session.execute(insert(MediaFile), files)
-                        await session.execute(
-                            update(Episode),
-                            [
-                                {"id": row["id"], "media_id": f["id"]}
-                                for (row, _), f in zip(pairs, files, strict=True)
-                            ],
-                        )
+                        await insert_media(session, files)
                 total += len(pairs)
-        if not db.is_sqlite:
-            async with db.session() as session:
-                for table in ("episodes", "search_documents", "media_files", "shows"):
-                    await session.execute(text(f"ANALYZE {table}"))
+        await analyze(db, ("episodes", "search_documents", "media_files", "shows"))
     finally:
         await db.dispose()
     return Seeded(

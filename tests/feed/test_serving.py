@@ -19,6 +19,7 @@ from lxml import etree
 from sqlalchemy import update
 
 from amphora.feed.guid import podcast_guid
+from amphora.feed.tasks import announce_feed
 from amphora.kit.clock import utcnow
 from amphora.media.testaudio import tone_mp3
 from amphora.models import MediaFile, Show
@@ -425,3 +426,17 @@ async def test_a_deleted_episode_stops_being_served_at_once(
     )
     assert restored.status_code == 200
     assert (await client.get(url, headers=headers)).status_code in (206, 302)
+
+
+async def test_a_show_from_before_podcast_guid_gets_one_for_good(
+    client: httpx.AsyncClient, team: Team, runtime: Runtime
+) -> None:
+    show_id = uuid.UUID(team.show["id"])
+    async with runtime.db.session() as session:  # as rows written before the feeds release
+        await session.execute(update(Show).where(Show.id == show_id).values(podcast_guid=None))
+    expected = podcast_guid(f"http://testserver/feeds/{team.show['slug']}.xml")
+    guids = (await _feed(client, team)).xpath("//podcast:guid/text()", namespaces=NS)
+    assert guids == [expected]
+    await announce_feed.body(runtime, str(show_id))
+    async with runtime.db.session(write=False) as session:
+        assert (await session.get(Show, show_id)).podcast_guid == expected  # type: ignore[union-attr]

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from amphora.delivery.urls import chapters_url, enclosure_url, feed_url, transcript_url
 from amphora.feed.builder import render_item
 from amphora.feed.data import Enclosure, FeedChannel, FeedItem, TranscriptLink
+from amphora.feed.guid import podcast_guid
 from amphora.kit.clock import utcnow
 from amphora.media.artwork_service import artwork_urls
 from amphora.models import Artwork, Episode, MediaFile, Show, Transcript
@@ -250,7 +251,8 @@ async def _channel(
         itunes_block=private,
         complete=show.complete,
         locked=show.locked,
-        podcast_guid=show.podcast_guid,
+        # Shows older than podcast:guid get the value the announce job stores for them.
+        podcast_guid=show.podcast_guid or podcast_guid(feed_url(base, show.slug)),
         medium=show.medium,
         funding=show.funding,
         persons=show.persons,

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from amphora.delivery.urls import feed_url
 from amphora.feed.changes import feed_tag
+from amphora.feed.guid import podcast_guid
 from amphora.feed.pings import defer_pings
 from amphora.feed.service import Format, serve_feed
 from amphora.kit.clock import utcnow
@@ -26,11 +27,13 @@ from amphora.models import Episode, Show
 @job(retries=5, retry_delay=30)
 async def announce_feed(ctx: Any, show_id: str) -> None:
     sid = uuid.UUID(show_id)
-    async with ctx.db.session(write=False) as session:
+    async with ctx.db.session() as session:
         show = await session.get(Show, sid)
         if show is None or show.deleted_at is not None:
             return
         slug, announced, medium = show.slug, show.announced_etag, show.medium
+        if show.podcast_guid is None:  # a show from before podcast:guid: assigned once, here
+            show.podcast_guid = podcast_guid(feed_url(ctx.settings.base_url, slug))
     try:
         served = await serve_feed(ctx, slug=slug, fmt=Format.rss, encoding="identity")
     except AmphoraError:  # gone or in the trash meanwhile
