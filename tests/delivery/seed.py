@@ -149,11 +149,16 @@ async def add_old_slug(runtime: Runtime, show: SeededShow, slug: str) -> None:
 
 
 async def set_row(runtime: Runtime, model: Any, row_id: uuid.UUID, **values: Any) -> None:
+    """Change a row as the services do: the show's version moves with it (which is what
+    tells every process's caches that the show changed)."""
     async with runtime.db.session() as session:
         row = await session.get(model, row_id)
         assert row is not None
         for name, value in values.items():
             setattr(row, name, value)
+        show = row if isinstance(row, Show) else await session.get(Show, row.show_id)
+        assert show is not None
+        show.version += 1
 
 
 async def hits_of(runtime: Runtime) -> list[Hit]:

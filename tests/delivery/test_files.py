@@ -25,7 +25,7 @@ from amphora.kit.errors import NotFound
 from amphora.kit.storage import DEFAULT_CHUNK_SIZE, LocalStorage
 
 REP = Representation("audio/mpeg", "public, max-age=86400", '"abc123"')
-DATA = bytes(range(256)) * 4096  # 1 MiB, every offset distinguishable enough
+DATA = bytes(range(256)) * (4 * CHUNK_SIZE // 256)  # four chunks; offsets distinguishable enough
 KEY = "media/show/file.mp3"
 
 

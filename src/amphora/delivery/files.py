@@ -52,8 +52,9 @@ __all__ = [
 
 logger = logging.getLogger("amphora.delivery")
 
-# 256 KiB: a 1 MiB range is four thread hops, and uvicorn's write buffer stays busy.
-CHUNK_SIZE = 256 * 1024
+# 1 MiB: a typical range is one thread hop (each costs more than the copy); the transport's
+# flow control bounds what waits in memory per connection.
+CHUNK_SIZE = 1024 * 1024
 NO_STORE = "no-store"
 
 

@@ -31,7 +31,7 @@ from amphora.models import Artwork, Episode, MediaFile, Show, Transcript
 from amphora.settings import Settings
 
 # Ids per query: small enough that rendering one chunk overlaps with reading the next.
-CHUNK = 250
+CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,7 @@ class FeedFastPath:
                     encoding=choose_encoding(header("accept-encoding")),
                 )
                 if served is not None:
+                    scope["amphora_route"] = f"/feeds/{{slug}}.{match[2]}"  # for the metrics
                     status, headers, body = feed_reply(scope["method"], header, served, fmt)
                     await send(
                         {
