@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from amphora.feed.changes import feed_tag
 from amphora.kit.clock import utcnow
 from amphora.kit.jobs import crontab, job, periodic
 from amphora.media.service import episode_files
@@ -49,17 +50,19 @@ async def purge_superseded_media(ctx: Any) -> None:
     async with ctx.db.session(write=False) as session:
         rows = (
             await session.execute(
-                select(MediaFile.id, MediaFile.storage_key)
+                select(MediaFile.id, MediaFile.storage_key, MediaFile.show_id)
                 .where(MediaFile.superseded_at <= cutoff)
                 .limit(1000)  # the rest on the next run
             )
         ).all()
     if not rows:
         return
-    for _, key in rows:
+    for _, key, _ in rows:
         await ctx.storage.delete(key)
     async with ctx.db.session() as session:
         await session.execute(delete(MediaFile).where(MediaFile.id.in_([row[0] for row in rows])))
+    # No feed changes, but processes may remember where these files were (delivery).
+    await ctx.cache.invalidate(sorted({feed_tag(row[2]) for row in rows}))
 
 
 @job(retries=5, retry_delay=30)
