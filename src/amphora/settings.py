@@ -78,15 +78,18 @@ class Settings(BaseSettings):
     hit_batch_size: int = Field(default=500, ge=1, le=100_000)
     hit_flush_seconds: float = Field(default=1.0, gt=0, le=60)
     media_url_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
+    # Outgoing fetches of user-given URLs (amphora.kit.http) refuse private, loopback and other
+    # non-public addresses; networks listed here are reachable anyway (tests, intranets).
+    fetch_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "fetch_allowed_networks", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "fetch_allowed_networks")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
         for item in value:

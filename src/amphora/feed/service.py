@@ -222,6 +222,8 @@ async def _render(
 
 
 _UNPACKED: dict[str, tuple[bytes, Rendered]] = {}
+# The memo holds blobs the cache may have evicted: bound it (it refills from the cache).
+UNPACKED_MAX_BYTES = 64 * 1024**2
 
 
 def _unpacked(key: str, blob: bytes) -> Rendered:
@@ -230,7 +232,8 @@ def _unpacked(key: str, blob: bytes) -> Rendered:
     if memo is not None and memo[0] is blob:
         return memo[1]
     rendered = Rendered.unpack(blob)
-    if len(_UNPACKED) > 1000:
+    held = sum(len(b) for b, _ in _UNPACKED.values())
+    if held + 2 * len(blob) > UNPACKED_MAX_BYTES:
         _UNPACKED.clear()
     _UNPACKED[key] = (blob, rendered)
     return rendered
