@@ -352,8 +352,7 @@ async def test_the_last_feed_is_served_while_the_database_is_down(
         restore = [(f"{path}.away{s}", f"{path}{s}") for s in ("", "-wal", "-shm")]
     else:
         name = runtime.db.engine.url.database
-        await _pg(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname='{name}'")
-        await _pg(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"')
+        await _pg_take_away(str(name))
         restore = []
     try:
         served = await client.get(_feed_url(team))
@@ -370,6 +369,20 @@ async def test_the_last_feed_is_served_while_the_database_is_down(
                     shutil.move(source, target)
         else:
             await _pg(f'ALTER DATABASE "{name}_away" RENAME TO "{name}"')
+
+
+async def _pg_take_away(name: str) -> None:
+    """Rename the database under the app; its job consumer may reconnect in between."""
+    import asyncpg
+
+    for _ in range(50):
+        await _pg(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname='{name}'")
+        try:
+            await _pg(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"')
+            return
+        except asyncpg.ObjectInUseError:
+            await anyio.sleep(0.1)
+    raise AssertionError("the database stayed in use")
 
 
 async def _pg(statement: str) -> None:

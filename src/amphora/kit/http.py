@@ -129,8 +129,8 @@ def _own_reason(ip: IPAddress) -> str | None:
         (ip.is_loopback, "a loopback address"),
         (ip.is_link_local, "a link-local address"),
         (ip.is_multicast, "a multicast address"),
-        (ip.is_private, "a private address"),
         (ip.is_reserved, "a reserved address"),
+        (ip.is_private, "a private address"),
     ):
         if flag:
             return reason
@@ -216,7 +216,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self,
         host: str,
         port: int,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
@@ -240,7 +240,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     async def connect_unix_socket(
         self,
         path: str,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         raise UrlNotAllowed("Unix sockets may not be fetched.")
@@ -412,7 +412,7 @@ async def fetch_stream(
     *,
     settings: Settings,
     max_bytes: int,
-    timeout: float = 30.0,
+    timeout: float = 30.0,  # noqa: ASYNC109 (per read; `deadline` bounds the whole call)
     deadline: float = DEFAULT_DEADLINE,
     headers: Mapping[str, str] | None = None,
     accept_gzip: bool = True,
@@ -454,7 +454,7 @@ async def fetch(
     *,
     settings: Settings,
     max_bytes: int,
-    timeout: float = 30.0,
+    timeout: float = 30.0,  # noqa: ASYNC109 (per read; `deadline` bounds the whole call)
     deadline: float = DEFAULT_DEADLINE,
     headers: Mapping[str, str] | None = None,
     accept_gzip: bool = True,
