@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
@@ -172,8 +173,10 @@ async def check_show_feed(
     catalog problems a feed cannot show (published episodes left out for lack of audio)."""
     show = access.show
     loaded = await load_feed(session, runtime.settings, show)
-    xml = assemble(loaded.channel, loaded.items, loaded.live_items)
-    problems = [ProblemRead(**vars(problem)) for problem in check_feed(xml)]
+    found = await anyio.to_thread.run_sync(  # megabytes of XML for a big show: off the loop
+        lambda: check_feed(assemble(loaded.channel, loaded.items, loaded.live_items))
+    )
+    problems = [ProblemRead(**vars(problem)) for problem in found]
     silent = await session.scalar(
         select(func.count())
         .select_from(Episode)

@@ -26,7 +26,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import amphora
+from amphora.kit.http import blocked_reason, user_agent
 from amphora.kit.jobs import job
 from amphora.models import PingAttempt, Show
 from amphora.settings import Settings
@@ -101,7 +101,7 @@ def is_public_url(url: str) -> bool:
     if not host or host == "localhost" or host.endswith(LOCAL_SUFFIXES):
         return False
     try:
-        return ipaddress.ip_address(host).is_global
+        return blocked_reason(ipaddress.ip_address(host)) is None
     except ValueError:
         pass
     return "." in host  # a single-label name only resolves on its own network
@@ -140,10 +140,6 @@ def defer_pings(
             session, str(show_id), target.target, target.endpoint, feed_url, reason, medium
         )
     return len(targets)
-
-
-def user_agent(settings: Settings) -> str:
-    return f"Amphora/{amphora.__version__} (+{settings.base_url})"
 
 
 def _excerpt(text: str, limit: int = 200) -> str:

@@ -27,13 +27,20 @@ from amphora.models import Episode, Show
 @job(retries=5, retry_delay=30)
 async def announce_feed(ctx: Any, show_id: str) -> None:
     sid = uuid.UUID(show_id)
-    async with ctx.db.session() as session:
+    async with ctx.db.session(write=False) as session:
         show = await session.get(Show, sid)
         if show is None or show.deleted_at is not None:
             return
         slug, announced, medium = show.slug, show.announced_etag, show.medium
-        if show.podcast_guid is None:  # a show from before podcast:guid: assigned once, here
-            show.podcast_guid = podcast_guid(feed_url(ctx.settings.base_url, slug))
+        missing_guid = show.podcast_guid is None
+    if missing_guid:  # a show from before podcast:guid: the value its feed shows, kept once
+        async with ctx.db.session() as session:
+            await session.execute(
+                update(Show)
+                .where(Show.id == sid, Show.podcast_guid.is_(None))
+                .values(podcast_guid=podcast_guid(feed_url(ctx.settings.base_url, slug)))
+                .execution_options(synchronize_session=False)
+            )
     try:
         served = await serve_feed(ctx, slug=slug, fmt=Format.rss, encoding="identity")
     except AmphoraError:  # gone or in the trash meanwhile

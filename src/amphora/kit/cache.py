@@ -98,17 +98,9 @@ class LocalStore:
             self._generations[tag] = generation
             return generation
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
-
     def forget_generations(self) -> None:
         with self._lock:
             self._generations.clear()
-
-    def stats(self) -> tuple[int, int]:
-        return len(self._entries), self._bytes
 
 
 _STORES: dict[str, LocalStore] = {}
@@ -256,17 +248,6 @@ class Cache:
                 generation = await client.incrby(self._prefix + "gen:" + tag, _START)
             self.local.set_generation(tag, generation)
             await client.publish(self._prefix + "invalidate", f"{tag} {generation}")
-
-    def stats(self) -> dict[str, int]:
-        entries, size = self.local.stats()
-        return {"entries": entries, "bytes": size}
-
-    async def clear(self) -> None:
-        self.local.clear()
-        if self.shared:
-            client = self._client()
-            async for key in client.scan_iter(match=self._prefix + "entry:*", count=500):
-                await client.delete(key)
 
     # --- cross-process invalidation --------------------------------------------------------
 
