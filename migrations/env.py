@@ -49,6 +49,9 @@ def _run(connection: Connection) -> None:
 async def _run_async() -> None:
     engine = create_async_engine(_url(), poolclass=pool.NullPool)
     async with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Before anything else opens the file: see amphora.kit.db._configure_sqlite.
+            await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         await connection.run_sync(_run)
         await connection.commit()
     await engine.dispose()

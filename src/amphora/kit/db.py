@@ -159,12 +159,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA foreign_keys=ON",
             "PRAGMA busy_timeout=30000",
+            "PRAGMA foreign_keys=ON",
             "PRAGMA synchronous=NORMAL",
         ):
             cursor.execute(pragma)
+        # WAL is a property of the file, set once (migrations do it first). Switching needs
+        # an exclusive lock that SQLite does not wait for, so several connections opening a
+        # new file at once must not all try: only switch when the file is not in WAL yet.
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
