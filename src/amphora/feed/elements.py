@@ -293,6 +293,7 @@ def _chat(parent: etree._Element, chat: Mapping[str, Any] | None) -> None:
                     ("protocol", chat.get("protocol")),
                     ("accountId", chat.get("account_id")),
                     ("space", chat.get("space")),
+                    ("embedUrl", chat.get("embed_url")),
                 )
             ),
         )

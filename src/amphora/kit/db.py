@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import uuid6
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -56,6 +56,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return ensure_utc(value) if value is not None else None
+
+
+# For nullable JSON columns: Python None stored as SQL NULL, not as the JSON text 'null' (which
+# `IS NULL` does not match, so a cleared value would still look set to every query).
+OptionalJSON = JSON(none_as_null=True)
 
 
 def new_id() -> uuid.UUID:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from amphora.kit.db import Base, IdMixin, TimestampMixin
+from amphora.kit.db import Base, IdMixin, OptionalJSON, TimestampMixin
 
 
 class Episode(IdMixin, TimestampMixin, Base):
@@ -49,19 +49,22 @@ class Episode(IdMixin, TimestampMixin, Base):
     locations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     funding: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     soundbites: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    license: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    license: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON)
     block: Mapped[bool] = mapped_column(default=False)
-    value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    value: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON)
     social_interact: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    chat: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    chat: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON)
     premium: Mapped[bool] = mapped_column(default=False)
-    chapters: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    chapters: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON)
     alternate_enclosures: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     content_links: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     txt: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     images: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # A live stream ({"status", "start", "end"}): the feed carries it as a podcast:liveItem.
-    live: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    live: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON)
+    # Imported without mirroring: the old host's enclosure, kept as published
+    # ({"url", "length", "type", "duration_s"}); a media file of our own takes precedence.
+    remote_media: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON)
     media_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("media_files.id", use_alter=True, ondelete="SET NULL")
     )

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from amphora.kit.db import Base, IdMixin, TimestampMixin
+from amphora.kit.db import Base, IdMixin, OptionalJSON, TimestampMixin
 
 
 class Show(IdMixin, TimestampMixin, Base):
@@ -36,16 +36,16 @@ class Show(IdMixin, TimestampMixin, Base):
     funding: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     persons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     locations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    license: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    license: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON)
     podroll: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    update_frequency: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    update_frequency: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON)
     trailers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    value: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON)
     txt: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     social_interact: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    chat: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    chat: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON)
     images: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    publisher: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    publisher: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON)
     # Assigned once (from the canonical feed URL, or kept from an import); never recomputed.
     podcast_guid: Mapped[str | None] = mapped_column(String(64))
     new_feed_url: Mapped[str | None] = mapped_column(String(2048))

@@ -10,11 +10,13 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     field_validator,
     model_validator,
 )
@@ -23,7 +25,19 @@ from amphora.show.categories import is_valid_category
 
 Short = Annotated[str, Field(min_length=1, max_length=128)]
 Label = Annotated[str, Field(max_length=128)]
-Url = Annotated[AnyHttpUrl, Field(max_length=2048)]
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+
+def _http_url(value: str) -> str:
+    """An http(s) URL, kept exactly as written: normalising it (pydantic adds a slash to
+    ``https://example.com``) would change what feeds say and what an import brings over."""
+    _HTTP_URL.validate_python(value)
+    return value
+
+
+Url = Annotated[
+    str, Field(max_length=2048, json_schema_extra={"format": "uri"}), AfterValidator(_http_url)
+]
 
 
 class Strict(BaseModel):
@@ -136,6 +150,7 @@ class Chat(Strict):
     protocol: Annotated[str, Field(min_length=1, max_length=32)]
     account_id: Annotated[str, Field(max_length=256)] | None = None
     space: Annotated[str, Field(max_length=256)] | None = None
+    embed_url: Url | None = None  # a web page with the chat, for apps that embed it
 
 
 class Soundbite(Strict):
