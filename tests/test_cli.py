@@ -13,13 +13,14 @@ from amphora.kit import migrate
 
 
 def amphora(
-    data_dir: Path, *args: str, stdin: str | None = None
+    data_dir: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AMPHORA_")},
         "AMPHORA_DATA_DIR": str(data_dir),
         "AMPHORA_LOG_LEVEL": "WARNING",
         "COLUMNS": "200",
+        **(env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "amphora", *args],

@@ -22,6 +22,8 @@ from amphora.episode.router import router as episode_router
 from amphora.feed.api import router as feed_api_router
 from amphora.feed.router import FeedFastPath
 from amphora.feed.router import router as feed_router
+from amphora.feed_import.export_router import router as export_router
+from amphora.feed_import.router import router as import_router
 from amphora.kit.asgi import RequestMiddleware
 from amphora.kit.errors import install_error_handlers
 from amphora.kit.jobs import Jobs
@@ -41,6 +43,7 @@ UNLIMITED_BODY_PATHS: tuple[str, ...] = (
     r"^/api/v1/(shows|episodes)/[^/]+/artwork$",
     r"^/api/v1/episodes/[^/]+/(audio|transcripts)$",
     r"^/api/v1/uploads/[^/]+$",
+    r"^/api/v1/imports$",  # an export zip as the body (JSON bodies are capped by the route)
 )
 
 
@@ -107,6 +110,8 @@ def create_app(
         upload_router,
         browse_router,
         feed_api_router,
+        import_router,
+        export_router,
     ):
         api.include_router(router)
     # Public file and feed routes first: they take most of the traffic, and routes are matched

@@ -301,3 +301,105 @@ def mail_outbox(
         console.rule(f"{mail.created_at:%Y-%m-%d %H:%M:%S} UTC  ·  {mail.status}")
         console.print(f"To: {mail.to_address}\nSubject: {mail.subject}\n", markup=False)
         console.print(mail.text_body, markup=False, highlight=False)
+
+
+# --- import -------------------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_show(
+    source: Annotated[str, typer.Argument(help="A feed URL, or the path of an export zip.")],
+    owner: Annotated[str, typer.Option(help="Email of the account the show goes to.")],
+    mirror_media: Annotated[
+        bool, typer.Option(help="Copy the enclosures here (else keep the old host's URLs).")
+    ] = True,
+    keep_in_sync: Annotated[
+        bool, typer.Option(help="Re-read the old feed periodically for new episodes.")
+    ] = False,
+) -> None:
+    """Import a show from another host (or an Amphora export) right here, with a progress bar."""
+    import shutil
+    from pathlib import Path
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from amphora.account.repository import user_by_email
+    from amphora.feed_import import service
+    from amphora.feed_import.tasks import run_import
+    from amphora.kit.errors import AmphoraError
+    from amphora.models import ImportStatus, ShowImport
+
+    settings = _settings()
+    archive: Path | None = None
+    if not source.startswith(("http://", "https://")):
+        given = Path(source)
+        if not given.is_file():
+            console.print(f"[red]{source} is neither a feed URL nor a file.[/red]")
+            raise typer.Exit(2)
+        folder = settings.resolved_data_dir / "imports" / "archives"
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = folder / f"{uuid.uuid4()}.zip"
+        shutil.copyfile(given, archive)
+
+    async def read(runtime: Any, import_id: uuid.UUID) -> ShowImport:
+        async with runtime.db.session(write=False) as session:
+            imp: ShowImport | None = await session.get(ShowImport, import_id)
+            assert imp is not None
+            session.expunge(imp)
+            return imp
+
+    async def work(runtime: Any) -> ShowImport:
+        async with runtime.db.session() as session:
+            user = await user_by_email(session, owner)
+            if user is None:
+                raise AmphoraError(f"No account with the address {owner}.")
+            imp = await service.create_import(
+                session,
+                user=user,
+                feed_url=None if archive else source,
+                archive_path=str(archive) if archive else None,
+                mirror_media=mirror_media,
+                keep_in_sync=keep_in_sync,
+            )
+            import_id = imp.id
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console
+        ) as bar:
+            task = bar.add_task("queued", total=None)
+            while True:
+                job = asyncio.ensure_future(run_import.body(runtime, str(import_id)))
+                while not job.done():
+                    await asyncio.sleep(0.3)
+                    imp = await read(runtime, import_id)
+                    total = imp.bytes_total or None
+                    label = f"{imp.status}: {imp.items_done}/{imp.items_total} episodes"
+                    bar.update(task, description=label, total=total, completed=imp.bytes_done)
+                await job
+                imp = await read(runtime, import_id)
+                if imp.status != ImportStatus.verifying:
+                    return imp
+                bar.stop()
+                code = typer.prompt(
+                    f"The feed is locked; enter the code mailed to {imp.verify_email}"
+                )
+                async with runtime.db.session() as session:
+                    row = await session.get(ShowImport, import_id)
+                    assert row is not None
+                    wrong = await service.verify_ownership(session, settings, imp=row, code=code)
+                if wrong is not None:
+                    raise wrong
+                bar.start()
+
+    try:
+        imp = _run(settings, work)
+    except AmphoraError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    for problem in imp.problems:
+        console.print(
+            f"[yellow]{problem['where']}[/yellow] {problem['field']}: {problem['message']}"
+        )
+    if imp.status != ImportStatus.done:
+        console.print(f"[red]Import {imp.status}: {imp.error_message or ''}[/red]")
+        raise typer.Exit(1)
+    console.print(f"imported show {imp.show_id}: {imp.items_done} episodes, {imp.files_done} files")

@@ -22,6 +22,8 @@ JOB_MODULES = (
     "amphora.show.tasks",
     "amphora.feed.pings",
     "amphora.feed.tasks",
+    "amphora.feed_import.tasks",
+    "amphora.feed_import.export_tasks",
 )
 
 

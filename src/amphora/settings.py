@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     hit_batch_size: int = Field(default=500, ge=1, le=100_000)
     hit_flush_seconds: float = Field(default=1.0, gt=0, le=60)
     media_url_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
+    # Imports (amphora.feed_import): downloads at a time per import, when a silent import is
+    # resumed, and how often feeds kept in sync are read again.
+    import_concurrency: int = Field(default=4, ge=1, le=32)
+    import_stall_minutes: int = Field(default=10, ge=1)
+    import_sync_minutes: int = Field(default=60, ge=5)
+    import_feed_deadline_seconds: float = Field(default=120.0, gt=0)
+    # Show exports (amphora.feed_import.export): days a finished export zip is kept.
+    export_retention_days: int = Field(default=7, ge=1, le=365)
     # Outgoing fetches of user-given URLs (amphora.kit.http) refuse private, loopback and other
     # non-public addresses; networks listed here are reachable anyway (tests, intranets).
     fetch_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)

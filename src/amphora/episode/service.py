@@ -61,7 +61,8 @@ async def episode_access(
 # --- create / update ------------------------------------------------------------------------------
 
 
-def _values(data: EpisodeFields) -> dict[str, Any]:
+def field_values(data: EpisodeFields) -> dict[str, Any]:
+    """The given fields as column values (JSON-ready structures, HTML sanitised)."""
     values = data.model_dump(mode="json", exclude_unset=True)
     for key in ("number", "publish_at", "series_id"):  # keep real types for these columns
         if key in values:
@@ -101,7 +102,7 @@ async def create_episode(
     session: AsyncSession, *, access: ShowAccess, data: EpisodeCreate
 ) -> Episode:
     show = access.show
-    values = _values(data)
+    values = field_values(data)
     values["guid"] = values.get("guid") or str(uuid.uuid4())
     await _check_guid(session, show, values["guid"], None)
     await _check_series(session, show, values.get("series_id"))
@@ -119,7 +120,7 @@ async def update_episode(
 ) -> Episode:
     episode, show = access.episode, access.show
     check_version(episode.version, if_match)
-    values = _values(data)
+    values = field_values(data)
     if "title" in values and values["title"] is None:
         raise AmphoraError("An episode needs a title.", code="validation_error", status_code=422)
     new_guid = values.get("guid")

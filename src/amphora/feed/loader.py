@@ -112,7 +112,11 @@ def _visible(show: Show, now: datetime, *, premium: bool) -> list[Any]:
         Episode.publish_at.is_not(None),
         Episode.publish_at <= now,
         # An item without audio is useless to an app; a live item needs none.
-        or_(Episode.media_id.is_not(None), Episode.live.is_not(None)),
+        or_(
+            Episode.media_id.is_not(None),
+            Episode.live.is_not(None),
+            Episode.remote_media.is_not(None),
+        ),
     ]
     if not premium:
         conditions.append(Episode.premium.is_(False))
@@ -167,10 +171,16 @@ async def load_feed(
     subscriber_token: str | None = None,
     self_url: str | None = None,
     want_plain: bool = False,
+    include_premium: bool = False,
 ) -> LoadedFeed:
-    """Everything a feed of ``show`` needs, with item XML rendered (or reused)."""
+    """Everything a feed of ``show`` needs, with item XML rendered (or reused).
+
+    A subscriber's feed (``subscriber_token``) lists the premium episodes and is private;
+    ``include_premium`` lists them in the public shape (no token in the URLs, no forced
+    ``itunes:block``), for an export's copy of the feed."""
     now = utcnow()
-    premium = subscriber_token is not None
+    private = subscriber_token is not None
+    premium = private or include_premium
     context = FeedContext(settings.base_url, show.slug, show.explicit, subscriber_token)
     listing = (await session.execute(_listing(show, now, premium=premium))).all()
     rendered: dict[Any, bytes] = {}
@@ -200,7 +210,7 @@ async def load_feed(
     last_modified, last_build, next_publication = await _timestamps(
         session, show, now, premium=premium
     )
-    channel = await _channel(session, settings, show, last_build, self_url, premium)
+    channel = await _channel(session, settings, show, last_build, self_url, private)
     return LoadedFeed(
         channel=channel,
         items=[rendered[row[0]] for row in listing if not row[2]],
@@ -288,6 +298,7 @@ _JSON_FIELDS = (
     "content_links",
     "alternate_enclosures",
     "live",
+    "remote_media",
 )
 _PLAIN_FIELDS = (
     "id",
@@ -381,7 +392,12 @@ def _to_item(
             extension = master["key"].rsplit(".", 1)[-1]
             image_url = f"{base}/artwork/{_text(row.artwork_id)}/master.{extension}"
     enclosure = None
-    if row.media_id is not None:
+    duration_s = row.duration_s
+    remote = json_values["remote_media"]
+    if row.media_id is None and remote:  # imported without mirroring: the old host's file
+        enclosure = Enclosure(url=remote["url"], length=remote["length"], type=remote["type"])
+        duration_s = remote.get("duration_s")
+    elif row.media_id is not None:
         enclosure = Enclosure(
             url=enclosure_url(
                 base,
@@ -402,7 +418,7 @@ def _to_item(
         link=row.link,
         pub_date=row.publish_at,
         enclosure=enclosure,
-        duration_s=row.duration_s,
+        duration_s=duration_s,
         explicit=context.show_explicit if row.explicit is None else row.explicit,
         image_url=image_url,
         episode_type=row.episode_type,

@@ -14,6 +14,15 @@ from amphora.models.ping_attempt import PingAttempt
 from amphora.models.search_document import SearchDocument
 from amphora.models.series import Series
 from amphora.models.show import Show
+from amphora.models.show_export import ShowExport
+from amphora.models.show_import import (
+    FileKind,
+    FileState,
+    ImportFile,
+    ImportItem,
+    ImportStatus,
+    ShowImport,
+)
 from amphora.models.show_member import Role, ShowMember
 from amphora.models.subscriber import Subscriber
 from amphora.models.transcript import Transcript
@@ -28,7 +37,12 @@ __all__ = [
     "Episode",
     "FailedJob",
     "FeedSlug",
+    "FileKind",
+    "FileState",
     "Hit",
+    "ImportFile",
+    "ImportItem",
+    "ImportStatus",
     "MailStatus",
     "MediaFile",
     "OneTimeToken",
@@ -38,6 +52,8 @@ __all__ = [
     "SearchDocument",
     "Series",
     "Show",
+    "ShowExport",
+    "ShowImport",
     "ShowMember",
     "Subscriber",
     "TokenKind",
