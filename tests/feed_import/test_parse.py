@@ -715,6 +715,7 @@ def test_every_channel_tag_lands_in_its_shape() -> None:
                     "fee": True,
                 },
             ],
+            "time_splits": [],
         },
         "txt": [{"value": "abc-123", "purpose": "applepodcastsverify"}],
         "social_interact": [
@@ -825,6 +826,13 @@ ITEM_TAGS = """
 <podcast:contentLink href="https://youtube.example/watch?v=1">Watch it</podcast:contentLink>
 <podcast:value type="lightning" method="keysend">
   <podcast:valueRecipient type="node" address="02abc" split="100"/>
+  <podcast:valueTimeSplit startTime="60" duration="237.5" remotePercentage="95">
+    <podcast:remoteItem feedGuid="917393e3-1b1e-5cef-ace4-edaa54e1f810" itemGuid="song-7"/>
+  </podcast:valueTimeSplit>
+  <podcast:valueTimeSplit startTime="400" duration="30" remoteStartTime="12">
+    <podcast:valueRecipient type="node" address="03guest" split="50"/>
+  </podcast:valueTimeSplit>
+  <podcast:valueTimeSplit startTime="500" duration="30"/>
 </podcast:value>
 <podcast:socialInteract protocol="disabled" uri="-"/>
 <podcast:chat server="chat.example" protocol="xmpp"/>
@@ -835,7 +843,9 @@ ITEM_TAGS = """
 
 def test_every_item_tag_lands_in_its_shape() -> None:
     parsed, feed = one(ITEM_TAGS)
-    assert feed.problems == []
+    [problem] = feed.problems  # the time split that names no one to pay
+    assert (problem.where, problem.field) == ("item ep-1", "podcast:value")
+    assert "time_splits[2] left out" in problem.message
     assert parsed.pub_date == JUNE_15
     assert parsed.duration_s == 3723.0
     assert parsed.image_url == "https://example.com/ep.jpg"
@@ -870,6 +880,26 @@ def test_every_item_tag_lands_in_its_shape() -> None:
             "type": "lightning",
             "method": "keysend",
             "recipients": [{"type": "node", "address": "02abc", "split": 100, "fee": False}],
+            "time_splits": [  # the third names no one to pay: left out, as a problem
+                {
+                    "start_time": 60.0,
+                    "duration": 237.5,
+                    "remote_percentage": 95,
+                    "remote_item": {
+                        "feed_guid": "917393e3-1b1e-5cef-ace4-edaa54e1f810",
+                        "item_guid": "song-7",
+                    },
+                    "recipients": [],
+                },
+                {
+                    "start_time": 400.0,
+                    "duration": 30.0,
+                    "remote_start_time": 12.0,
+                    "recipients": [
+                        {"type": "node", "address": "03guest", "split": 50, "fee": False}
+                    ],
+                },
+            ],
         },
         "social_interact": [{"protocol": "disabled", "uri": "-"}],
         "chat": {"server": "chat.example", "protocol": "xmpp"},

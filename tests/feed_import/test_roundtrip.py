@@ -17,6 +17,7 @@ from datetime import UTC
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import feedparser
 import httpx
@@ -40,8 +41,11 @@ ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 # Elements pointing at a file we bring over and serve ourselves afterwards: the URL is ours
 # then, and so is the type (the file's real one, e.g. chapters declared as plain JSON).
 REHOSTED = {"transcript": {"url", "type"}, "chapters": {"url", "type"}}
-# Tags our model does not carry (yet); listed in the issue's closing note.
+# Tags our model does not carry (yet); listed in the issue's closing note. podping says whether
+# the host announces changes by podping: a fact of the server (its operator's setting), not of
+# the show.
 UNMODELED = {
+    "podping",
     "tracker",  # not in the namespace: a PeerTube extension naming a BitTorrent tracker
     "liveValue",  # value splits announced during a live show
 }
@@ -77,20 +81,24 @@ def _podcast(element: etree._Element) -> bool:
     return isinstance(element.tag, str) and etree.QName(element).namespace in PODCAST_NS
 
 
+def _read(source: bytes) -> etree._Element:
+    """The source as an importer sees it: broken-but-common feeds recovered, entities off."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=True)
+    return etree.fromstring(source.lstrip(), parser)
+
+
 def _serve_everything(host: OldHost, source: bytes) -> bytes:
     """The source with every file URL it names moved to the old host, which serves a real file
-    of the right kind there."""
-    root = etree.fromstring(source, etree.XMLParser(resolve_entities=False, no_network=True))
+    of the right kind there. The URLs are replaced in the bytes as published, so whatever is
+    broken about the feed reaches the importer as it is."""
+    root = _read(source)
     served: dict[str, str] = {}
 
     def move(element: etree._Element, attribute: str, body: bytes | str, kind: str) -> None:
         original = element.get(attribute)
-        if not original:
-            return
-        if original not in served:
+        if original and original not in served:
             path = f"/files/{len(served)}{Path(original.split('?')[0]).suffix[:6]}"
             served[original] = host.put(path, body, content_type=kind)
-        element.set(attribute, served[original])
 
     for enclosure in root.iter("enclosure"):
         move(enclosure, "url", AUDIO, "audio/mpeg")
@@ -105,7 +113,15 @@ def _serve_everything(host: OldHost, source: bytes) -> bytes:
             move(element, "url", TRANSCRIPTS.get(kind, TRANSCRIPTS["text/plain"]), kind)
         elif name == "chapters":
             move(element, "url", CHAPTERS, "application/json+chapters")
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
+    # Longest first: a URL that begins another one must not cut into it.
+    for original in sorted(served, key=len, reverse=True):
+        for spelling in {original, escape(original), escape(original, {'"': "&quot;"})}:
+            for quote in ('"', "'"):
+                source = source.replace(
+                    f"{quote}{spelling}{quote}".encode(),
+                    f"{quote}{served[original]}{quote}".encode(),
+                )
+    return source
 
 
 # --- comparing ------------------------------------------------------------------------------------
@@ -127,11 +143,25 @@ def _value(name: str, attribute: str, raw: str) -> Any:
             return Decimal(text).normalize()
         except InvalidOperation:
             return text
-    if attribute in {"pubdate", "dtstart", "start", "end"} or (name, attribute) == ("trailer", ""):
-        moment = parse_date(text)
+    if attribute in {"pubdate", "dtstart", "start", "end"}:
+        try:
+            moment = parse_date(text)
+        except ValueError:
+            return text
         if moment is not None:
             return moment.astimezone(UTC)
-    if attribute in {"role", "group", "medium", "protocol", "type", "method", "rel"}:
+    # Keywords, MIME types and language tags (BCP 47) ignore case.
+    if attribute in {
+        "role",
+        "group",
+        "medium",
+        "protocol",
+        "type",
+        "method",
+        "rel",
+        "lang",
+        "language",
+    }:
         return lowered
     return text
 
@@ -140,6 +170,7 @@ def _value(name: str, attribute: str, raw: str) -> Any:
 DEFAULTS = {
     "person": {"role": "host", "group": "cast"},
     "valueRecipient": {"fee": "false"},
+    "alternateEnclosure": {"default": "false"},
 }
 # Spellings some publishers use for an attribute the namespace spells otherwise.
 ALIASES = {("alternateEnclosure", "language"): "lang", ("locked", "email"): "owner"}
@@ -229,15 +260,19 @@ def _missing(source: list[tuple[Any, ...]], ours: list[tuple[Any, ...]]) -> list
     return lost
 
 
-def _compare(source: bytes, ours: bytes, host: OldHost) -> list[str]:
-    """Every difference that matters, as readable lines (empty: nothing lost)."""
+def _compare(source: bytes, ours: bytes, reported: set[tuple[str, str]]) -> list[str]:
+    """Every difference that matters, as readable lines (empty: nothing lost). A tag the
+    import reported as a problem where it was (invalid at the source, or beyond what the
+    namespace allows, such as a 40-character episode ``display``) is not counted as lost: the
+    creator was told."""
     lost: list[str] = []
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    src_root, our_root = etree.fromstring(source, parser), etree.fromstring(ours, parser)
+    src_root, our_root = _read(source), etree.fromstring(ours, parser)
     src_channel, our_channel = src_root.find("channel"), our_root.find("channel")
     assert src_channel is not None and our_channel is not None
     for tag in _missing(_podcast_tags(src_channel), _podcast_tags(our_channel)):
-        lost.append(f"channel: {tag}")
+        if ("channel", f"podcast:{tag[0]}") not in reported:
+            lost.append(f"channel: {tag}")
     src_items, our_items = _items(src_root), _items(our_root)
     src_parsed = {e.get("id") or e.enclosures[0].href: e for e in feedparser.parse(source).entries}
     our_parsed = {e.id: e for e in feedparser.parse(ours).entries}
@@ -246,7 +281,8 @@ def _compare(source: bytes, ours: bytes, host: OldHost) -> list[str]:
             lost.append(f"item {guid}: missing")
             continue
         for tag in _missing(_podcast_tags(src_item), _podcast_tags(our_items[guid])):
-            lost.append(f"item {guid}: {tag}")
+            if (f"item {guid}", f"podcast:{tag[0]}") not in reported:
+                lost.append(f"item {guid}: {tag}")
         src, our = src_parsed.get(guid), our_parsed.get(guid)
         if src is None or our is None:  # a liveItem: feedparser does not list those
             continue
@@ -301,7 +337,7 @@ async def test_real_world_feed_survives_the_move(
         )
         assert verified.status_code == 200, verified.text
         status = await wait_for_status(client, account, started["id"], "done", "failed")
-    if not _items(etree.fromstring(source)):
+    if not _items(_read(source)):
         assert status["status"] == "failed" and status["error"]["code"] == "nothing_imported"
         return
     assert status["status"] == "done", status
@@ -310,5 +346,6 @@ async def test_real_world_feed_survives_the_move(
     show = (await client.get(f"{API}/shows/{status['show_id']}", headers=account.headers)).json()
     ours = await client.get(f"/feeds/{show['slug']}.xml")
     assert ours.status_code == 200
-    lost = _compare(source, ours.content, host)
+    reported = {(p["where"], p["field"]) for p in status["problems"]}
+    lost = _compare(source, ours.content, reported)
     assert not lost, _summary(lost)

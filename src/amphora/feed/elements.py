@@ -28,6 +28,7 @@ from amphora.feed.xmlnames import (
     P_TXT,
     P_VALUE,
     P_VALUE_RECIPIENT,
+    P_VALUE_TIME_SPLIT,
 )
 from amphora.kit.html import truncate_html
 
@@ -255,10 +256,37 @@ def _value(parent: etree._Element, value: Mapping[str, Any] | None) -> None:
             )
         ),
     )
-    for recipient in value.get("recipients") or ():
+    _value_recipients(el, value.get("recipients") or ())
+    for split in value.get("time_splits") or ():
+        remote_start, remote_share = split.get("remote_start_time"), split.get("remote_percentage")
+        time_split = _new(
+            el,
+            P_VALUE_TIME_SPLIT,
+            _attrs(
+                (
+                    ("startTime", _number(split["start_time"])),
+                    ("duration", _number(split["duration"])),
+                    (
+                        "remoteStartTime",
+                        _number(remote_start) if remote_start is not None else None,
+                    ),
+                    (
+                        "remotePercentage",
+                        _number(remote_share) if remote_share is not None else None,
+                    ),
+                )
+            ),
+        )
+        if split.get("remote_item"):
+            _remote_item(time_split, split["remote_item"])
+        _value_recipients(time_split, split.get("recipients") or ())
+
+
+def _value_recipients(parent: etree._Element, recipients: Sequence[Mapping[str, Any]]) -> None:
+    for recipient in recipients:
         split = recipient.get("split")
         _new(
-            el,
+            parent,
             P_VALUE_RECIPIENT,
             _attrs(
                 (
@@ -272,7 +300,6 @@ def _value(parent: etree._Element, value: Mapping[str, Any] | None) -> None:
                 )
             ),
         )
-    # valueTimeSplit: amphora.show.podcast_types.Value has no shape for it, so none is stored.
 
 
 def _txt(parent: etree._Element, txt: Sequence[Mapping[str, Any]]) -> None:

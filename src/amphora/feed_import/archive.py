@@ -64,7 +64,10 @@ def _item(entry: dict[str, Any], names: set[str], series: dict[str, str]) -> Par
     enclosure = None
     if (path := _member(media, names)) is not None:
         enclosure = RemoteFile(
-            url=ARCHIVE_PREFIX + path, type=media.get("content_type"), length=media.get("size")
+            url=ARCHIVE_PREFIX + path,
+            type=media.get("content_type"),
+            length=media.get("size"),
+            filename=media.get("original_filename"),
         )
     elif isinstance(remote := entry.get("remote_media"), dict) and remote.get("url"):
         enclosure = RemoteFile(

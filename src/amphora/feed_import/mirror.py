@@ -163,6 +163,13 @@ async def _episode_of(session: Any, row: ImportFile) -> Episode | None:
     return episode if episode is not None and episode.deleted_at is None else None
 
 
+def _filename(row: ImportFile) -> str | None:
+    """The name a file is recorded under: the one an export kept, else the URL's last part."""
+    if row.url.startswith(ARCHIVE_PREFIX):
+        return row.extra.get("filename")
+    return row.url.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or None
+
+
 async def _store_media(run: _Run, row: ImportFile, path: Path) -> None:
     try:
         info = await media.probe(path)
@@ -175,9 +182,8 @@ async def _store_media(run: _Run, row: ImportFile, path: Path) -> None:
         episode = await _episode_of(session, row)
         if episode is None:
             raise _Gone
-        filename = row.url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
         await media.record_media(
-            session, run.settings, episode=episode, stored=stored, filename=filename
+            session, run.settings, episode=episode, stored=stored, filename=_filename(row)
         )
         await _done(session, row, stored.size)
         assert row.item_id is not None
@@ -214,14 +220,13 @@ async def _store_companion(run: _Run, row: ImportFile, data: bytes) -> None:
             raise _Gone
         access = EpisodeAccess(episode=episode, show=show, role=Role.admin)
         if row.kind == FileKind.transcript:
-            filename = row.url.split("?")[0].rsplit("/", 1)[-1]
             await add_transcript(
                 session,
                 run.ctx.storage,
                 access=access,
                 data=data,
                 declared=row.declared_type,
-                filename=filename,
+                filename=_filename(row),
                 language=row.extra.get("language"),
                 captions=bool(row.extra.get("captions")),
             )

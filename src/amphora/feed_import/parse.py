@@ -281,6 +281,8 @@ _SPECS = {
     "podcast:value": "type=type method=method suggested=suggested",
     "podcast:valueRecipient": "name=name type=type address=address split=split:num"
     " custom_key=customKey custom_value=customValue fee=fee:bool",
+    "podcast:valueTimeSplit": "start_time=startTime:num duration=duration:num"
+    " remote_start_time=remoteStartTime:num remote_percentage=remotePercentage:num",
     "podcast:remoteItem": "feed_guid=feedGuid feed_url=feedUrl:url item_guid=itemGuid"
     " medium=medium title=title",
     "podcast:updateFrequency": "text=. complete=complete:bool dtstart=dtstart:date rrule=rrule",
@@ -411,11 +413,27 @@ class _Reader:
         if found := kids.get("podcast:value"):
             if len(found) > 1:
                 self.note(where, "podcast:value", "more than one value block; kept the first")
-            values["value"] = self.shape(found[0], where)
-            values["value"]["recipients"] = [
-                self.shape(el, where) for el in _kids(found[0]).get("podcast:valueRecipient", [])
-            ]
+            values["value"] = self.value(found[0], where)
         return values
+
+    def value(self, el: etree._Element, where: str) -> dict[str, Any]:
+        """``podcast:value`` with its recipients and time splits; a split names a remote item
+        (a song played in the episode, say) or recipients of its own."""
+        shaped = self.shape(el, where)
+        kids = _kids(el)
+        shaped["recipients"] = self.recipients(kids, where)
+        shaped["time_splits"] = []
+        for split in kids.get("podcast:valueTimeSplit", []):
+            shaped_split = self.shape(split, where)
+            split_kids = _kids(split)
+            if remote := split_kids.get("podcast:remoteItem"):
+                shaped_split["remote_item"] = self.shape(remote[0], where)
+            shaped_split["recipients"] = self.recipients(split_kids, where)
+            shaped["time_splits"].append(shaped_split)
+        return shaped
+
+    def recipients(self, kids: Kids, where: str) -> list[dict[str, Any]]:
+        return [self.shape(r, where) for r in kids.get("podcast:valueRecipient", [])]
 
     def description(self, candidates: list[etree._Element | None], where: str) -> str | None:
         """The first non-empty candidate, sanitised (and cut to what the schema stores)."""

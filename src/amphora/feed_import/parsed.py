@@ -30,6 +30,7 @@ class RemoteFile:
     url: str
     type: str | None = None  # the declared MIME type, if any
     length: int | None = None  # the declared length in bytes, if any
+    filename: str | None = None  # the name it was uploaded under, where the source says
 
 
 @dataclass(frozen=True, slots=True)

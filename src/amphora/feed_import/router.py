@@ -3,12 +3,12 @@ cancel it, prove ownership of a locked feed."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
@@ -17,6 +17,7 @@ from amphora.account.deps import Reader, Writer
 from amphora.account.schemas import Input
 from amphora.deps import RuntimeDep, SessionDep, streams_body
 from amphora.feed_import import service
+from amphora.feed_import.archive import read_archive
 from amphora.feed_import.tasks import run_import
 from amphora.kit.db import new_id
 from amphora.kit.errors import AmphoraError, PayloadTooLarge, error_body
@@ -193,32 +194,37 @@ async def create_import(
     settings = runtime.settings
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     archive = None
-    if content_type == "application/zip":
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > settings.max_upload_bytes:
-            raise PayloadTooLarge(f"Archives over {settings.max_upload_bytes} bytes are refused.")
-        folder = settings.resolved_data_dir / "imports" / "archives"
-        folder.mkdir(parents=True, exist_ok=True)
-        archive = folder / f"{new_id()}.zip"
-        await stage_stream(request.stream(), archive, limit=settings.max_upload_bytes)
-        feed_url, mirror_media, keep_in_sync = None, True, False  # an archive holds its files
-    elif content_type in ("application/json", ""):
-        body = await request.body()
-        if len(body) > settings.max_json_body_bytes:
-            raise PayloadTooLarge
-        data = _parse_body(body)
-        feed_url, mirror_media, keep_in_sync = (
-            str(data.feed_url),
-            data.mirror_media,
-            data.keep_in_sync,
-        )
-    else:
-        raise AmphoraError(
-            "Send JSON with a feed_url, or an export zip as application/zip.",
-            code="unsupported_media_type",
-            status_code=415,
-        )
     try:
+        if content_type == "application/zip":
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > settings.max_upload_bytes:
+                raise PayloadTooLarge(
+                    f"Archives over {settings.max_upload_bytes} bytes are refused."
+                )
+            folder = settings.resolved_data_dir / "imports" / "archives"
+            folder.mkdir(parents=True, exist_ok=True)
+            archive = folder / f"{new_id()}.zip"
+            await stage_stream(request.stream(), archive, limit=settings.max_upload_bytes)
+            # Its directory and manifest are read now: a zip that is no export is refused here
+            # (422), not later in the job.
+            await anyio.to_thread.run_sync(read_archive, archive)
+            feed_url, mirror_media, keep_in_sync = None, True, False  # an archive holds its files
+        elif content_type in ("application/json", ""):
+            body = await request.body()
+            if len(body) > settings.max_json_body_bytes:
+                raise PayloadTooLarge
+            data = _parse_body(body)
+            feed_url, mirror_media, keep_in_sync = (
+                str(data.feed_url),
+                data.mirror_media,
+                data.keep_in_sync,
+            )
+        else:
+            raise AmphoraError(
+                "Send JSON with a feed_url, or an export zip as application/zip.",
+                code="unsupported_media_type",
+                status_code=415,
+            )
         async with runtime.db.session() as writer:
             imp = await service.create_import(
                 writer,
@@ -232,8 +238,7 @@ async def create_import(
             return _read(imp)
     except BaseException:
         if archive is not None:
-            with contextlib.suppress(FileNotFoundError):
-                archive.unlink()
+            archive.unlink(missing_ok=True)
         raise
 
 

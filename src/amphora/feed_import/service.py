@@ -298,7 +298,8 @@ def _wanted_files(
     files: list[tuple[str, str, str | None, int | None, dict[str, Any]]] = []
     if imp.mirror_media and item.enclosure is not None:
         enclosure = item.enclosure
-        files.append((FileKind.media, enclosure.url, enclosure.type, enclosure.length, {}))
+        extra: dict[str, Any] = {"filename": enclosure.filename} if enclosure.filename else {}
+        files.append((FileKind.media, enclosure.url, enclosure.type, enclosure.length, extra))
     if item.image_url:
         files.append((FileKind.artwork, item.image_url, None, None, {}))
     for transcript in item.transcripts:

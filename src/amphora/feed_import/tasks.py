@@ -11,6 +11,8 @@ import hashlib
 import logging
 import uuid
 from datetime import timedelta
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -86,6 +88,24 @@ async def _parsed_source(ctx: Any, imp: ShowImport, *, sync: bool) -> ParsedFeed
     return await anyio.to_thread.run_sync(lambda: parse_feed(body, url=url))
 
 
+FINISHED = (ImportStatus.done, ImportStatus.failed, ImportStatus.cancelled)
+
+
+async def _discard_archives(ctx: Any, *, import_id: uuid.UUID | None = None) -> None:
+    """Remove uploaded export zips of imports that ended (a resumed run still reads its zip,
+    so it stays until then). The file goes first: a crash in between leaves a row naming a
+    missing file, which the next sweep clears."""
+    query = select(ShowImport).where(
+        ShowImport.archive_path.is_not(None), ShowImport.status.in_(FINISHED)
+    )
+    if import_id is not None:
+        query = query.where(ShowImport.id == import_id)
+    async with ctx.db.session() as session:
+        for imp in await session.scalars(query):
+            await anyio.to_thread.run_sync(partial(Path.unlink, Path(str(imp.archive_path)), True))
+            imp.archive_path = None
+
+
 async def _fail(ctx: Any, import_id: uuid.UUID, error: AmphoraError) -> None:
     async with ctx.db.session() as session:
         imp = await session.get(ShowImport, import_id)
@@ -97,6 +117,7 @@ async def _fail(ctx: Any, import_id: uuid.UUID, error: AmphoraError) -> None:
             await service.forget_show_slug(session, show_id=show_id)
         else:
             show_id = None
+    await _discard_archives(ctx, import_id=import_id)
     if show_id is not None:  # a first import that brought nothing: no partial show stays
         from amphora.show.tasks import purge_show
 
@@ -172,7 +193,9 @@ async def _finish(ctx: Any, iid: uuid.UUID) -> None:
         show_id = imp.show_id
     if error is not None:
         await _fail(ctx, iid, error)
-    elif show_id is not None:
+        return
+    await _discard_archives(ctx, import_id=iid)
+    if show_id is not None:
         await ctx.cache.invalidate([feed_tag(show_id)])
 
 
@@ -204,7 +227,8 @@ def _stall_cutoff(settings: Settings) -> Any:
 
 @periodic(crontab(minute="*/5"))
 async def resume_imports(ctx: Any) -> None:
-    """Imports nobody has worked on for a while (a worker died): run them again."""
+    """Imports nobody has worked on for a while (a worker died): run them again. Zips of
+    imports that ended are removed."""
     async with ctx.db.session() as session:
         ids = await session.scalars(
             select(ShowImport.id).where(
@@ -224,6 +248,7 @@ async def resume_imports(ctx: Any) -> None:
         for imp in stuck:
             imp.status = ImportStatus.queued
             run_import.defer(session, str(imp.id))
+    await _discard_archives(ctx)  # e.g. of imports cancelled while they ran
 
 
 @periodic(crontab(minute="*/15"))

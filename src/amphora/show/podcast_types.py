@@ -123,11 +123,30 @@ class ValueRecipient(Strict):
     fee: bool = False
 
 
+class ValueTimeSplit(Strict):
+    """``podcast:valueTimeSplit``: from ``start_time`` for ``duration`` seconds, the value goes
+    to another item (``remote_item``, e.g. a song played in the episode) or to ``recipients``."""
+
+    start_time: Annotated[float, Field(ge=0)]
+    duration: Annotated[float, Field(gt=0)]
+    remote_start_time: Annotated[float, Field(ge=0)] | None = None
+    remote_percentage: Annotated[int, Field(ge=0, le=100)] | None = None
+    remote_item: RemoteItem | None = None
+    recipients: Annotated[list[ValueRecipient], Field(max_length=50)] = []
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ValueTimeSplit:
+        if (self.remote_item is None) == (not self.recipients):
+            raise ValueError("a time split names either a remote_item or recipients")
+        return self
+
+
 class Value(Strict):
     type: Annotated[str, Field(min_length=1, max_length=32)] = "lightning"
     method: Annotated[str, Field(min_length=1, max_length=32)] = "keysend"
     suggested: Decimal | None = None
     recipients: Annotated[list[ValueRecipient], Field(min_length=1, max_length=50)]
+    time_splits: Annotated[list[ValueTimeSplit], Field(max_length=1000)] = []
 
 
 class Txt(Strict):
