@@ -952,6 +952,7 @@ def test_live_items_become_items_in_document_order() -> None:
         'end="2024-08-02T01:12:00Z"><title>On air</title><guid>live-1</guid>'
         '<enclosure url="https://stream.example/live" type="audio/mpeg" length=""/>'
         '<podcast:contentLink href="https://stream.example">Listen</podcast:contentLink>'
+        '<podcast:liveValue uri="wss://value.example/event/9" protocol="socket.io"/>'
         "</podcast:liveItem>"
     )
     feed = parse_feed(rss(items=item(guid="before") + live + item(guid="after")))
@@ -961,6 +962,7 @@ def test_live_items_become_items_in_document_order() -> None:
         "status": "live",
         "start": "2024-08-02T04:12:00Z",
         "end": "2024-08-02T01:12:00Z",
+        "value": {"uri": "wss://value.example/event/9", "protocol": "socket.io"},
     }
     assert on_air.enclosure == RemoteFile("https://stream.example/live", "audio/mpeg", None)
     assert "live" not in feed.items[0].fields and "live" not in feed.items[2].fields

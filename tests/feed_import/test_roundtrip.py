@@ -41,13 +41,11 @@ ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 # Elements pointing at a file we bring over and serve ourselves afterwards: the URL is ours
 # then, and so is the type (the file's real one, e.g. chapters declared as plain JSON).
 REHOSTED = {"transcript": {"url", "type"}, "chapters": {"url", "type"}}
-# Tags our model does not carry (yet); listed in the closing note. podping says whether
-# the host announces changes by podping: a fact of the server (its operator's setting), not of
-# the show.
+# Tags not carried over, on purpose. podping says whether the host announces changes by
+# podping: a fact of the server (its operator's setting), not of the show.
 UNMODELED = {
     "podping",
     "tracker",  # not in the namespace: a PeerTube extension naming a BitTorrent tracker
-    "liveValue",  # value splits announced during a live show
 }
 # What the namespace requires of a tag: a source tag without it is invalid, so the import
 # reports it as a problem instead of carrying it.

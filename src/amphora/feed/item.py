@@ -54,6 +54,7 @@ from amphora.feed.xmlnames import (
     P_EPISODE,
     P_INTEGRITY,
     P_LIVE_ITEM,
+    P_LIVE_VALUE,
     P_SEASON,
     P_SOCIAL_INTERACT,
     P_SOUNDBITE,
@@ -265,6 +266,13 @@ def _fill_item(el: etree._Element, item: FeedItem) -> None:
             )
     for alt in item.alternate_enclosures:
         _alternate_enclosure(el, alt)
+    live_value = (item.live or {}).get("value")
+    if live_value and live_value.get("uri") and live_value.get("protocol"):
+        _new(
+            el,
+            P_LIVE_VALUE,
+            _attrs((("uri", live_value["uri"]), ("protocol", live_value["protocol"]))),
+        )
 
 
 def _alternate_enclosure(parent: etree._Element, alt: Mapping[str, Any]) -> None:

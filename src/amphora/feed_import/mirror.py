@@ -14,7 +14,7 @@ import contextlib
 import logging
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,14 @@ class _Run:
     staging: Path
     cancelled: bool = False
     archive_path: str | None = None
+    # One store at a time per episode: each store bumps the episode's ``version`` (which the
+    # feed's item cache is keyed on) from the value it read, and two at once could both write
+    # the same new version on PostgreSQL, so that a cached item would lack one of the files.
+    # Downloads and other episodes' stores go on meanwhile.
+    store_locks: dict[uuid.UUID | None, anyio.Lock] = field(default_factory=dict)
+
+    def store_lock(self, row: ImportFile) -> anyio.Lock:
+        return self.store_locks.setdefault(row.item_id, anyio.Lock())
 
     @property
     def settings(self) -> Settings:
@@ -272,14 +280,15 @@ async def bring_over(run: _Run, row: ImportFile) -> None:
     }
     try:
         await download(run, row, path, limits.get(FileKind(row.kind), COMPANION_MAX_BYTES))
-        if row.kind == FileKind.media:
-            await _store_media(run, row, path)
-        else:
-            data = await anyio.Path(path).read_bytes()
-            if row.kind in (FileKind.artwork, FileKind.show_artwork):
-                await _store_artwork(run, row, data)
+        async with run.store_lock(row):
+            if row.kind == FileKind.media:
+                await _store_media(run, row, path)
             else:
-                await _store_companion(run, row, data)
+                data = await anyio.Path(path).read_bytes()
+                if row.kind in (FileKind.artwork, FileKind.show_artwork):
+                    await _store_artwork(run, row, data)
+                else:
+                    await _store_companion(run, row, data)
     except _Gone:
         await _failed(run, row, "The episode was deleted before its file arrived.")
     except AmphoraError as exc:

@@ -295,6 +295,7 @@ _SPECS = {
     "podcast:integrity": "type=type value=value",
     "podcast:contentLink": "href=href:url text=.",
     "podcast:liveItem": "status=status:lower start=start:date end=end:date",
+    "podcast:liveValue": "uri=uri protocol=protocol",
 }
 _SHAPES = {
     tag: [
@@ -614,6 +615,8 @@ class _Reader:
         live_item = _name(el.tag) == "podcast:liveItem"
         if live_item:
             fields["live"] = self.shape(el, where)
+            if (live_value := _first(kids, "podcast:liveValue")) is not None:
+                fields["live"]["value"] = self.shape(live_value, where)
         fields = v.checked(
             EpisodeFields, v.clean(fields), where=where, tags=_ITEM_TAGS, problems=self.problems
         )

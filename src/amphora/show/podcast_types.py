@@ -257,9 +257,18 @@ class AlternateEnclosure(Strict):
     integrity: Integrity | None = None
 
 
+class LiveValue(Strict):
+    """``podcast:liveValue``: where apps follow the value splits announced during the show
+    (e.g. a socket.io endpoint of a live-value service)."""
+
+    uri: Annotated[str, Field(min_length=1, max_length=2048)]
+    protocol: Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class Live(Strict):
     """A live stream of the episode: the feed carries it as ``podcast:liveItem``."""
 
     status: Literal["pending", "live", "ended"]
     start: AwareDatetime
     end: AwareDatetime | None = None
+    value: LiveValue | None = None

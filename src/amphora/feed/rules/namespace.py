@@ -48,6 +48,7 @@ _TAGS: dict[str, tuple[frozenset[str], int | None, tuple[str, ...]]] = {
     "guid": (_CHANNEL, 1, ()),
     "medium": (_CHANNEL, 1, ()),
     "liveItem": (_CHANNEL, None, ("status", "start")),
+    "liveValue": (frozenset({"liveItem"}), 1, ("uri", "protocol")),
     "contentLink": (_ITEM, None, ("href",)),
     "value": (_ANY, None, ("type", "method")),
     "valueRecipient": (frozenset({"value", "valueTimeSplit"}), None, ("type", "address", "split")),
