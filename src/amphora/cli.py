@@ -325,6 +325,7 @@ def import_show(
 
     from amphora.account.repository import user_by_email
     from amphora.feed_import import service
+    from amphora.feed_import.archive import archives_dir, read_archive
     from amphora.feed_import.tasks import run_import
     from amphora.kit.errors import AmphoraError
     from amphora.models import ImportStatus, ShowImport
@@ -336,7 +337,7 @@ def import_show(
         if not given.is_file():
             console.print(f"[red]{source} is neither a feed URL nor a file.[/red]")
             raise typer.Exit(2)
-        folder = settings.resolved_data_dir / "imports" / "archives"
+        folder = archives_dir(settings)
         folder.mkdir(parents=True, exist_ok=True)
         archive = folder / f"{uuid.uuid4()}.zip"
         shutil.copyfile(given, archive)
@@ -348,11 +349,13 @@ def import_show(
             session.expunge(imp)
             return imp
 
-    async def work(runtime: Any) -> ShowImport:
+    async def create(runtime: Any) -> uuid.UUID:
         async with runtime.db.session() as session:
             user = await user_by_email(session, owner)
             if user is None:
                 raise AmphoraError(f"No account with the address {owner}.")
+            if archive is not None:  # refused now, as the API does, not later in the job
+                read_archive(archive)
             imp = await service.create_import(
                 session,
                 user=user,
@@ -361,7 +364,15 @@ def import_show(
                 mirror_media=mirror_media,
                 keep_in_sync=keep_in_sync,
             )
-            import_id = imp.id
+            return imp.id
+
+    async def work(runtime: Any) -> ShowImport:
+        try:
+            import_id = await create(runtime)
+        except BaseException:
+            if archive is not None:  # no import to remove the copy once it ends
+                archive.unlink(missing_ok=True)
+            raise
         with Progress(
             TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console
         ) as bar:

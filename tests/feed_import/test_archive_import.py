@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from amphora.feed_import.archive import archives_dir
 from amphora.runtime import Runtime
 from tests.catalog import Team
 from tests.feed_import.sample import wait_for_status
@@ -122,7 +123,7 @@ async def test_an_export_imports_back_unchanged(
     assert dates[0] == dates[1]
 
     # The uploaded zip is gone once the import ended.
-    folder = runtime.settings.resolved_data_dir / "imports" / "archives"
+    folder = archives_dir(runtime.settings)
     assert not list(folder.glob("*.zip"))
 
 
@@ -130,7 +131,7 @@ async def test_a_zip_that_is_no_export_is_refused_at_the_upload(
     client: httpx.AsyncClient, team: Team, runtime: Runtime
 ) -> None:
     headers = {**team.owner.headers, **ZIP}
-    folder = runtime.settings.resolved_data_dir / "imports" / "archives"
+    folder = archives_dir(runtime.settings)
 
     def zipped(**members: bytes | str) -> bytes:
         buffer = io.BytesIO()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from tests.fakes.oldhost import old_host
@@ -34,3 +35,15 @@ def test_import_command_brings_a_show_in(tmp_path: Path) -> None:
         assert "No account with the address nobody@example.com" in nobody.stdout
     missing = amphora(tmp_path, "import", str(tmp_path / "nope.zip"), "--owner", "ada@example.com")
     assert missing.returncode == 2
+    # A zip that is no export is refused before any import exists, and its copy is removed.
+    not_export = tmp_path / "holiday-photos.zip"
+    with zipfile.ZipFile(not_export, "w") as archive:
+        archive.writestr("beach.jpg", b"not really")
+    refused = amphora(tmp_path, "import", str(not_export), "--owner", "ada@example.com")
+    assert refused.returncode == 1
+    assert "no manifest.json" in refused.stdout
+    assert "Import failed" not in refused.stdout  # no import was started
+    unknown = amphora(tmp_path, "import", str(not_export), "--owner", "nobody@example.com")
+    assert unknown.returncode == 1
+    staged = tmp_path / "imports" / "archives"
+    assert not staged.exists() or not any(staged.iterdir())

@@ -22,6 +22,7 @@ from amphora.episode.schemas import EpisodeFields
 from amphora.feed_import.parsed import ParsedFeed, ParsedItem, Problem, RemoteFile, RemoteTranscript
 from amphora.kit.clock import ensure_utc
 from amphora.kit.errors import AmphoraError
+from amphora.settings import Settings
 from amphora.show.schemas import ShowFields
 
 ARCHIVE_PREFIX = "archive:"
@@ -29,6 +30,11 @@ MANIFEST = "manifest.json"
 MANIFEST_MAX_BYTES = 64 * 1024**2
 FORMAT, VERSION = "amphora-export", 1
 COPY_CHUNK = 1024 * 1024
+
+
+def archives_dir(settings: Settings) -> Path:
+    """Where uploaded export zips wait until their import ends (see ``tasks``)."""
+    return settings.resolved_data_dir / "imports" / "archives"
 
 
 class ArchiveInvalid(AmphoraError):

@@ -17,7 +17,7 @@ from amphora.account.deps import Reader, Writer
 from amphora.account.schemas import Input
 from amphora.deps import RuntimeDep, SessionDep, streams_body
 from amphora.feed_import import service
-from amphora.feed_import.archive import read_archive
+from amphora.feed_import.archive import archives_dir, read_archive
 from amphora.feed_import.tasks import run_import
 from amphora.kit.db import new_id
 from amphora.kit.errors import AmphoraError, PayloadTooLarge, error_body
@@ -201,7 +201,7 @@ async def create_import(
                 raise PayloadTooLarge(
                     f"Archives over {settings.max_upload_bytes} bytes are refused."
                 )
-            folder = settings.resolved_data_dir / "imports" / "archives"
+            folder = archives_dir(settings)
             folder.mkdir(parents=True, exist_ok=True)
             archive = folder / f"{new_id()}.zip"
             await stage_stream(request.stream(), archive, limit=settings.max_upload_bytes)
