@@ -7,6 +7,8 @@ from amphora.models.episode import Episode
 from amphora.models.failed_job import FailedJob
 from amphora.models.feed_slug import FeedSlug
 from amphora.models.hit import Hit
+from amphora.models.import_file import FileKind, FileState, ImportFile
+from amphora.models.import_item import ImportItem
 from amphora.models.media_file import MediaFile
 from amphora.models.one_time_token import OneTimeToken, TokenPurpose
 from amphora.models.outbox_mail import MailStatus, OutboxMail
@@ -15,14 +17,7 @@ from amphora.models.search_document import SearchDocument
 from amphora.models.series import Series
 from amphora.models.show import Show
 from amphora.models.show_export import ShowExport
-from amphora.models.show_import import (
-    FileKind,
-    FileState,
-    ImportFile,
-    ImportItem,
-    ImportStatus,
-    ShowImport,
-)
+from amphora.models.show_import import ImportStatus, ShowImport
 from amphora.models.show_member import Role, ShowMember
 from amphora.models.subscriber import Subscriber
 from amphora.models.transcript import Transcript

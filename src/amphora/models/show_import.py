@@ -1,7 +1,8 @@
 """An import of a show from another host's feed (or from an Amphora export archive).
 
-One row per import; its items and files are tracked in ``import_items`` / ``import_files`` so a
-re-run or a worker that died half-way continues where it stopped and never duplicates anything.
+One row per import; its items and files are tracked in ``import_items`` and ``import_files``
+(modules of their own), so that a re-run or a worker that died half-way continues where it
+stopped and never duplicates anything.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from amphora.kit.db import Base, IdMixin, TimestampMixin
@@ -77,61 +78,3 @@ class ShowImport(IdMixin, TimestampMixin, Base):
     created_show: Mapped[bool] = mapped_column(default=False)
     last_synced_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-
-
-class ImportItem(IdMixin, Base):
-    """One episode of the source, keyed on its guid within the import."""
-
-    __tablename__ = "import_items"
-    __table_args__ = (UniqueConstraint("import_id", "guid", name="uq_import_items_guid"),)
-
-    import_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imports.id", ondelete="CASCADE"))
-    episode_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("episodes.id", ondelete="SET NULL"), index=True
-    )
-    guid: Mapped[str] = mapped_column(String(2048))
-    # When the source published it: the episode gets it once its media is in place.
-    publish_at: Mapped[datetime | None]
-    published: Mapped[bool] = mapped_column(default=False)
-    # sha256 of the item as parsed: an unchanged item is not written again on a re-read.
-    digest: Mapped[str] = mapped_column(String(64))
-
-
-class FileKind(StrEnum):
-    media = "media"
-    artwork = "artwork"  # an episode's itunes:image
-    show_artwork = "show_artwork"
-    transcript = "transcript"
-    chapters = "chapters"
-
-
-class FileState(StrEnum):
-    pending = "pending"
-    done = "done"
-    failed = "failed"
-
-
-class ImportFile(IdMixin, Base):
-    """A file to bring over: media, artwork, a transcript or chapters."""
-
-    __tablename__ = "import_files"
-    __table_args__ = (
-        UniqueConstraint("import_id", "key", name="uq_import_files_key"),
-        Index("ix_import_files_state", "import_id", "state"),
-    )
-
-    import_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imports.id", ondelete="CASCADE"))
-    item_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("import_items.id", ondelete="CASCADE"), index=True
-    )
-    # Unique per import: what the file is for and where it comes from (a hash of both).
-    key: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16))
-    url: Mapped[str] = mapped_column(String(2048))
-    declared_type: Mapped[str | None] = mapped_column(String(128))
-    declared_length: Mapped[int | None] = mapped_column(BigInteger)
-    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(String(8), default=FileState.pending)
-    size: Mapped[int | None] = mapped_column(BigInteger)
-    attempts: Mapped[int] = mapped_column(default=0)
-    error: Mapped[str | None] = mapped_column(Text)
