@@ -474,11 +474,13 @@ async def unpublished_count(session: AsyncSession, imp: ShowImport) -> tuple[int
 
 
 async def forget_show_slug(session: AsyncSession, *, show_id: uuid.UUID) -> None:
-    """A show a failed first import created was never public: its slug may be used again."""
+    """A show a failed first import created was never public: its slug may be used again,
+    at once. The row keeps a placeholder slug until the purge removes it (shows.slug is
+    unique, so the real slug is freed in the same transaction as its feed URL)."""
     await session.execute(delete(FeedSlug).where(FeedSlug.show_id == show_id))
     await session.execute(
         update(Show)
         .where(Show.id == show_id)
-        .values(deleted_at=utcnow(), purge_after=utcnow())
+        .values(slug=f"purging-{show_id.hex}", deleted_at=utcnow(), purge_after=utcnow())
         .execution_options(synchronize_session=False)
     )
