@@ -185,6 +185,10 @@ async def test_media_kept_on_the_old_host(
     assert not [s for s in host.seen if s.path.startswith("/media/")]  # never downloaded
     show = (await client.get(f"{API}/shows/{done['show_id']}", headers=account.headers)).json()
     parsed = feedparser.parse((await client.get(f"/feeds/{show['slug']}.xml")).content)
+    # The artwork is brought over all the same: the feed points at our copy.
+    assert host.requests_to("/art/show.jpg")
+    assert show["artwork"] is not None
+    assert not parsed.feed.image.href.startswith(host.url("/"))
     by_guid = {e.id: e for e in parsed.entries}
     for n in (1, 2):
         entry = by_guid[f"old-host:episode/{n}"]

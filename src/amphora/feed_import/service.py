@@ -363,9 +363,11 @@ async def apply_feed(
     known_files = set(
         await session.scalars(select(ImportFile.key).where(ImportFile.import_id == imp.id))
     )
-    if imp.mirror_media is False or parsed.image_url is None:
-        pass
-    elif (key := _file_key(FileKind.show_artwork, "show", parsed.image_url)) not in known_files:
+    # Artwork comes over whether or not the media does (mirror_media is about enclosures).
+    if (
+        parsed.image_url is not None
+        and (key := _file_key(FileKind.show_artwork, "show", parsed.image_url)) not in known_files
+    ):
         session.add(
             ImportFile(import_id=imp.id, key=key, kind=FileKind.show_artwork, url=parsed.image_url)
         )
