@@ -21,7 +21,7 @@ from amphora.kit.errors import AmphoraError, Conflict, NotFound
 from amphora.kit.html import sanitize_html
 from amphora.kit.storage import Storage
 from amphora.models import Episode, MediaFile, Role, Series, Show, Transcript, User
-from amphora.show.search import index_episode
+from amphora.show.search import index_episode, index_new_episodes
 from amphora.show.service import ShowAccess, check_version, show_access
 
 Sort = Literal["-published", "published", "-created", "created", "number", "-number", "title"]
@@ -101,18 +101,35 @@ def _check_serial(show: Show, episode: Episode) -> None:
 async def create_episode(
     session: AsyncSession, *, access: ShowAccess, data: EpisodeCreate
 ) -> Episode:
+    (episode,) = await create_episodes(session, access=access, data=[data])
+    return episode
+
+
+async def create_episodes(
+    session: AsyncSession, *, access: ShowAccess, data: Sequence[EpisodeCreate]
+) -> list[Episode]:
+    """New episodes of one show in one write: one guid check, one insert batch, one index
+    batch (an import brings hundreds at once)."""
     show = access.show
-    values = field_values(data)
-    values["guid"] = values.get("guid") or str(uuid.uuid4())
-    await _check_guid(session, show, values["guid"], None)
-    await _check_series(session, show, values.get("series_id"))
-    episode = Episode(id=new_id(), show_id=show.id, **values)
-    _check_serial(show, episode)
-    session.add(episode)
+    rows = [field_values(item) for item in data]
+    for values in rows:
+        values["guid"] = values.get("guid") or str(uuid.uuid4())
+    guids = [values["guid"] for values in rows]
+    taken = await session.scalar(
+        select(Episode.id).where(Episode.show_id == show.id, Episode.guid.in_(guids)).limit(1)
+    )
+    if taken is not None or len(set(guids)) < len(guids):
+        raise Conflict("Another episode of this show has this guid.", code="guid_taken")
+    for series_id in {values["series_id"] for values in rows if values.get("series_id")}:
+        await _check_series(session, show, series_id)
+    episodes = [Episode(id=new_id(), show_id=show.id, **values) for values in rows]
+    for episode in episodes:
+        _check_serial(show, episode)
+    session.add_all(episodes)
     show.version += 1
     await session.flush()
-    await index_episode(session, episode)
-    return episode
+    await index_new_episodes(session, episodes)
+    return episodes
 
 
 async def update_episode(

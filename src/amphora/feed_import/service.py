@@ -24,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from amphora.account.errors import EmailNotVerified
 from amphora.episode.schemas import EpisodeCreate, EpisodeFields
-from amphora.episode.service import create_episode, field_values
+from amphora.episode.service import create_episodes, field_values
 from amphora.feed.guid import podcast_guid
 from amphora.feed_import.parsed import ParsedFeed, ParsedItem, Problem
 from amphora.kit.clock import utcnow
+from amphora.kit.db import new_id
 from amphora.kit.errors import AmphoraError, Conflict, NotFound
 from amphora.kit.mail import queue_mail
 from amphora.models import (
@@ -50,6 +51,7 @@ from amphora.show.search import index_episode
 from amphora.show.service import ShowAccess, create_series, create_show, list_series
 
 MAX_PROBLEMS = 2000
+ITEM_BATCH = 500  # new episodes written per batch
 VERIFY_CODE_TTL = timedelta(hours=1)
 VERIFY_MAX_ATTEMPTS = 5
 # Extensions for enclosures kept on the old host whose type the feed did not say.
@@ -373,38 +375,53 @@ async def apply_feed(
         )
         known_files.add(key)
     now = utcnow()
+    changed: list[tuple[ParsedItem, str, Episode]] = []
+    fresh: list[tuple[ParsedItem, str]] = []
     for item in parsed.items:
         digest = _digest(item)
         row = items.get(item.guid)
         if row is not None and (row.digest == digest or row.episode_id is None):
             continue  # unchanged, or deleted here by the creator: never brought back
-        remote = None if imp.mirror_media else _remote_media(item)
         known = episodes.get(item.guid)
-        fields = {**item.fields, "series_id": series.get(item.series) if item.series else None}
         if known is None:
-            data = EpisodeCreate.model_validate({"title": "Untitled episode", **fields})
-            episode = await create_episode(
-                session, access=access, data=data.model_copy(update={"guid": item.guid})
+            fresh.append((item, digest))
+            continue
+        found = await session.get(Episode, known[0])
+        if found is None or found.deleted_at is not None:
+            continue
+        fields = _episode_fields(item, series)
+        for field, value in field_values(EpisodeFields.model_validate(fields)).items():
+            setattr(found, field, value)
+        found.version += 1
+        show.version += 1
+        await index_episode(session, found)
+        changed.append((item, digest, found))
+    for start in range(0, len(fresh), ITEM_BATCH):
+        batch = fresh[start : start + ITEM_BATCH]
+        data = [
+            EpisodeCreate.model_validate(
+                {"title": "Untitled episode", **_episode_fields(item, series), "guid": item.guid}
             )
+            for item, _ in batch
+        ]
+        created = await create_episodes(session, access=access, data=data)
+        for (item, digest), episode in zip(batch, created, strict=True):
             episode.announced_at = now  # the show's feed is announced once, not per episode
-        else:
-            found = await session.get(Episode, known[0])
-            if found is None or found.deleted_at is not None:
-                continue
-            episode = found
-            for field, value in field_values(EpisodeFields.model_validate(fields)).items():
-                setattr(episode, field, value)
-            episode.version += 1
-            show.version += 1
-            await index_episode(session, episode)
-        if remote is not None:
+            changed.append((item, digest, episode))
+
+    rows: list[tuple[ParsedItem, Episode, ImportItem]] = []
+    for item, digest, episode in changed:
+        if not imp.mirror_media and (remote := _remote_media(item)) is not None:
             episode.remote_media = remote
+        row = items.get(item.guid)
         if row is None:
-            row = ImportItem(import_id=imp.id, guid=item.guid, episode_id=episode.id)
+            row = ImportItem(id=new_id(), import_id=imp.id, guid=item.guid, episode_id=episode.id)
             session.add(row)
         row.digest = digest
         row.publish_at = item.pub_date if item.draft else item.pub_date or now
-        await session.flush()
+        rows.append((item, episode, row))
+    await session.flush()  # the items exist before their files
+    for item, episode, row in rows:
         needs_media = False
         for kind, url, declared_type, declared_length, extra in _wanted_files(imp, item, row.id):
             key = _file_key(kind, item.guid, url)
@@ -429,6 +446,10 @@ async def apply_feed(
     await session.flush()
     await refresh_counts(session, imp)
     return show
+
+
+def _episode_fields(item: ParsedItem, series: dict[str, uuid.UUID]) -> dict[str, Any]:
+    return {**item.fields, "series_id": series.get(item.series) if item.series else None}
 
 
 async def _series_ids(

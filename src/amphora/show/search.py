@@ -55,6 +55,15 @@ def _people(persons: Sequence[dict[str, Any]]) -> str:
     return " ".join(str(p.get("name", "")) for p in persons)
 
 
+_FTS_INSERT = text(
+    "INSERT INTO search_fts (doc_id, show_id, title, body) VALUES (:id, :show, :title, :body)"
+)
+
+
+def _fts_row(doc: SearchDocument) -> dict[str, str]:
+    return {"id": doc.id.hex, "show": doc.show_id.hex, "title": doc.title, "body": doc.body}
+
+
 async def _write(
     session: AsyncSession,
     *,
@@ -66,19 +75,14 @@ async def _write(
 ) -> None:
     existing = await session.get(SearchDocument, doc_id)
     if existing is None:
-        session.add(SearchDocument(id=doc_id, kind=kind, show_id=show_id, title=title, body=body))
+        existing = SearchDocument(id=doc_id, kind=kind, show_id=show_id, title=title, body=body)
+        session.add(existing)
     else:
         existing.title, existing.body = title, body
     await session.flush()
     if _is_sqlite(session):
         await session.execute(text("DELETE FROM search_fts WHERE doc_id = :id"), {"id": doc_id.hex})
-        await session.execute(
-            text(
-                "INSERT INTO search_fts (doc_id, show_id, title, body) "
-                "VALUES (:id, :show, :title, :body)"
-            ),
-            {"id": doc_id.hex, "show": show_id.hex, "title": title, "body": body},
-        )
+        await session.execute(_FTS_INSERT, _fts_row(existing))
 
 
 async def index_show(session: AsyncSession, show: Show) -> None:
@@ -95,9 +99,8 @@ async def index_show(session: AsyncSession, show: Show) -> None:
     await _write(session, doc_id=show.id, kind="show", show_id=show.id, title=show.title, body=body)
 
 
-async def index_episode(session: AsyncSession, episode: Episode) -> None:
-    series = await session.get(Series, episode.series_id) if episode.series_id else None
-    body = " ".join(
+def _episode_body(episode: Episode, series: Series | None) -> str:
+    return " ".join(
         part
         for part in (
             episode.subtitle or "",
@@ -107,14 +110,41 @@ async def index_episode(session: AsyncSession, episode: Episode) -> None:
         )
         if part
     )
+
+
+async def index_episode(session: AsyncSession, episode: Episode) -> None:
+    series = await session.get(Series, episode.series_id) if episode.series_id else None
     await _write(
         session,
         doc_id=episode.id,
         kind="episode",
         show_id=episode.show_id,
         title=episode.title,
-        body=body,
+        body=_episode_body(episode, series),
     )
+
+
+async def index_new_episodes(session: AsyncSession, episodes: Sequence[Episode]) -> None:
+    """Documents for episodes that have none yet, in one batch (imports bring many)."""
+    series_ids = {e.series_id for e in episodes if e.series_id}
+    series: dict[uuid.UUID, Series] = {}
+    if series_ids:
+        found = await session.scalars(select(Series).where(Series.id.in_(series_ids)))
+        series = {s.id: s for s in found}
+    docs = [
+        SearchDocument(
+            id=e.id,
+            kind="episode",
+            show_id=e.show_id,
+            title=e.title,
+            body=_episode_body(e, series.get(e.series_id) if e.series_id else None),
+        )
+        for e in episodes
+    ]
+    session.add_all(docs)
+    await session.flush()
+    if docs and _is_sqlite(session):
+        await session.execute(_FTS_INSERT, [_fts_row(doc) for doc in docs])
 
 
 async def remove_documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> None:
