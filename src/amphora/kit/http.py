@@ -30,8 +30,10 @@ Fetch first, then open the session and store the result (or do it in a job).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
 import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -54,7 +56,6 @@ MAX_REDIRECTS = 5
 CONNECT_TIMEOUT = 10.0
 DEFAULT_DEADLINE = 300.0
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-CHUNK_BYTES = 64 * 1024
 # Headers that must not follow a redirect to another origin.
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -225,13 +226,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for address in addresses:  # happy-eyeballs-lite: the first that answers
             try:
-                return await self.inner.connect_tcp(
+                stream = await self.inner.connect_tcp(
                     address,
                     port,
                     timeout=timeout,
                     local_address=local_address,
                     socket_options=socket_options,
                 )
+                return _WideReads(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         assert last is not None
@@ -249,15 +251,53 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+class _WideReads(httpcore.AsyncNetworkStream):
+    """Reads of up to 1 MiB where httpcore asks for 64 KiB: a large download then takes a
+    fraction of the event-loop turns (each read also sets up a timeout), which is what limits
+    mirroring throughput. Everything else is the wrapped stream's."""
+
+    READ_BYTES = 1024 * 1024
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self.inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        return await self.inner.read(max(max_bytes, self.READ_BYTES), timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await self.inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> httpcore.AsyncNetworkStream:
+        return _WideReads(await self.inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with its connection pool running on a ``GuardedBackend``."""
 
     def __init__(self, allowed: Sequence[IPNetwork] = ()) -> None:
-        super().__init__(trust_env=False)
+        context = _ssl_context()
+        super().__init__(verify=context, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            network_backend=GuardedBackend(allowed),
+            ssl_context=context, network_backend=GuardedBackend(allowed)
         )
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One for every fetch: loading the CA bundle costs tens of milliseconds of CPU, which an
+    import of a thousand files would otherwise spend a thousand times."""
+    return httpx.create_ssl_context()
 
 
 # --- URL checks ---------------------------------------------------------------------------------
@@ -346,7 +386,9 @@ class FetchResponse:
             raise FetchError(f"Unsupported content encoding {encoding!r}.")
         decoder = _Decoder(encoding)
         raw = decoded = 0
-        async for chunk in self.response.aiter_raw(CHUNK_BYTES):
+        # Pieces as they come off the socket (httpcore reads up to 64 KiB at a time):
+        # re-chunking them to a fixed size only costs time.
+        async for chunk in self.response.aiter_raw():
             raw += len(chunk)
             if raw > self.max_bytes:
                 raise self._too_large()
