@@ -113,7 +113,7 @@ async def _seed_show(session: AsyncSession, runtime: Runtime, user: User) -> Non
             staged.write_bytes(audio)
             info = await media.probe(staged)
             async with media.stored_media(
-                runtime.storage, show_id=access.show.id, staged=staged, info=info
+                runtime.storage, show_id=access.show.id, staged=staged, info=info, move=True
             ) as stored:
                 await media.record_media(
                     session,

@@ -323,6 +323,43 @@ async def test_local_write_uses_tmp_dir_and_cleans_it(data_dir: Path) -> None:
     assert (storage.root / "f.bin").read_bytes() == b"x" * 10 + b"y" * 10
 
 
+async def test_move_file_stores_and_removes_the_staged_file(
+    storage: Storage, tmp_path: Path, moto_s3: MotoS3
+) -> None:
+    data = payload(3 * MiB + 17)
+    staged = tmp_path / "staged.part"
+    staged.write_bytes(data)
+    stored = await storage.move_file("media/s/ep.mp3", staged, content_type="audio/mpeg")
+    assert (stored.size, stored.sha256_hex) == (len(data), hashlib.sha256(data).hexdigest())
+    assert await read_all(storage, "media/s/ep.mp3") == data
+    assert not staged.exists()
+    assert leftovers(storage, moto_s3) == [
+        "media/s/ep.mp3" if isinstance(storage, LocalStorage) else "media/media/s/ep.mp3"
+    ]
+
+
+async def test_local_move_file_renames_without_copying(data_dir: Path) -> None:
+    storage = create_storage("", data_dir=data_dir)
+    assert isinstance(storage, LocalStorage)
+    staged = data_dir / "staged.part"
+    staged.write_bytes(b"audio" * 1000)
+    inode = staged.stat().st_ino
+    await storage.move_file("media/a.mp3", staged)
+    target = storage.root / "media" / "a.mp3"
+    assert target.stat().st_ino == inode  # the same file, renamed: no second copy written
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert list((storage.root / ".tmp").iterdir()) == []
+
+
+async def test_move_file_refuses_bad_keys_and_keeps_the_file(data_dir: Path) -> None:
+    storage = create_storage("", data_dir=data_dir)
+    staged = data_dir / "staged.part"
+    staged.write_bytes(b"x")
+    with pytest.raises(InvalidStorageKey):
+        await storage.move_file("../escape.mp3", staged)
+    assert staged.read_bytes() == b"x"
+
+
 # --------------------------------------------------------------------------- key safety
 
 BAD_KEYS = [

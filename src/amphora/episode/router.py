@@ -222,7 +222,7 @@ async def put_audio(
         info = await media.probe(staged)
         async with (
             media.stored_media(
-                runtime.storage, show_id=access.show.id, staged=staged, info=info
+                runtime.storage, show_id=access.show.id, staged=staged, info=info, move=True
             ) as stored,
             runtime.db.session() as writer,
         ):

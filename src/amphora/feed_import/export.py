@@ -34,7 +34,7 @@ import tempfile
 import time
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -682,12 +682,6 @@ def _temp_zip(directory: Path, export_id: uuid.UUID) -> Path:
     return Path(name)
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    async with await anyio.open_file(path, "rb") as f:
-        while chunk := await f.read(CHUNK):
-            yield chunk
-
-
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -734,7 +728,7 @@ async def build_export(runtime: Runtime, *, export_id: uuid.UUID) -> None:
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(archive.close)
-        stored = await runtime.storage.write(key, _file_chunks(temp), content_type=ZIP_CONTENT_TYPE)
+        stored = await runtime.storage.move_file(key, temp, content_type=ZIP_CONTENT_TYPE)
         async with runtime.db.session() as session:
             export = await session.get(ShowExport, export_id)
             if export is None:  # the show was purged meanwhile (rows cascade)

@@ -23,14 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from amphora.kit.clock import utcnow
 from amphora.kit.db import new_id
 from amphora.kit.errors import AmphoraError
-from amphora.kit.storage import Storage
+from amphora.kit.storage import Storage, file_chunks
 
 if TYPE_CHECKING:
     from amphora.media.probe import MediaInfo
 from amphora.models import Artwork, Episode, MediaFile, Show, Transcript, User
 from amphora.settings import Settings
 
-STAGING_CHUNK = 1024 * 1024
 ACCEPTED_TYPES = frozenset(
     {
         "audio/mpeg",
@@ -147,12 +146,6 @@ async def stage_stream(
     return written
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    async with await anyio.open_file(path, "rb") as fh:
-        while chunk := await fh.read(STAGING_CHUNK):
-            yield chunk
-
-
 # --- attaching -------------------------------------------------------------------------------
 
 
@@ -167,14 +160,21 @@ class StoredMedia:
 
 @asynccontextmanager
 async def stored_media(
-    storage: Storage, *, show_id: uuid.UUID, staged: Path, info: MediaInfo
+    storage: Storage, *, show_id: uuid.UUID, staged: Path, info: MediaInfo, move: bool = False
 ) -> AsyncIterator[StoredMedia]:
     """Copy a probed staging file into storage under a new key — outside any database
     transaction, as it can take seconds. If the block that records it fails (including its
-    commit), the stored object is deleted again: no orphaned files."""
+    commit), the stored object is deleted again: no orphaned files.
+
+    ``move``: the staged file is not needed afterwards, even if recording fails (the caller
+    would fetch or receive it again): storage takes it over, with local storage without
+    copying the bytes."""
     media_id = new_id()
     key = f"media/{show_id}/{media_id}.{info.extension}"
-    stored = await storage.write(key, _file_chunks(staged), content_type=info.content_type)
+    if move:
+        stored = await storage.move_file(key, staged, content_type=info.content_type)
+    else:
+        stored = await storage.write(key, file_chunks(staged), content_type=info.content_type)
     try:
         yield StoredMedia(media_id, key, stored.size, stored.sha256_hex, info)
     except BaseException:

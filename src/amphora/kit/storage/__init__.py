@@ -32,6 +32,7 @@ from amphora.kit.storage.base import (
     StorageError,
     StorageKeyNotFound,
     StoredObject,
+    file_chunks,
     validate_key,
 )
 from amphora.kit.storage.local import LocalStorage
@@ -46,6 +47,7 @@ __all__ = [
     "StorageKeyNotFound",
     "StoredObject",
     "create_storage",
+    "file_chunks",
     "validate_key",
 ]
 

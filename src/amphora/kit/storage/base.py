@@ -6,8 +6,11 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
+
+import anyio
 
 MAX_KEY_LENGTH = 1024
 MAX_SEGMENT_LENGTH = 255  # NAME_MAX on common filesystems
@@ -122,6 +125,13 @@ def _validate_range(start: int, end: int | None) -> None:
         raise ValueError(f"end ({end}) must be >= start ({start})")
 
 
+async def file_chunks(path: Path, size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    """A local file, a chunk at a time (each read in a worker thread)."""
+    async with await anyio.open_file(path, "rb") as fh:
+        while chunk := await fh.read(size):
+            yield chunk
+
+
 class Storage(ABC):
     """Where media bytes live. Keys are validated relative paths (see :func:`validate_key`)."""
 
@@ -144,6 +154,16 @@ class Storage(ABC):
             yield data
 
         return await self.write(key, once(), content_type=content_type)
+
+    async def move_file(
+        self, key: str, path: Path, *, content_type: str | None = None
+    ) -> StoredObject:
+        """Store the local file ``path`` under ``key`` and remove it: staged files that are
+        not needed once stored. Backends that can take the file over without copying it do so
+        (local storage renames it); on failure ``path`` may be gone, nothing is stored."""
+        stored = await self.write(key, file_chunks(path), content_type=content_type)
+        await anyio.to_thread.run_sync(partial(path.unlink, missing_ok=True))
+        return stored
 
     @abstractmethod
     def read(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
@@ -91,6 +93,43 @@ class LocalStorage(Storage):
                     await anyio.to_thread.run_sync(_discard, fh, tmp_path)
         return StoredObject(key=key, size=size, sha256_hex=hasher.hexdigest())
 
+    async def move_file(
+        self, key: str, path: Path, *, content_type: str | None = None
+    ) -> StoredObject:
+        target = await self._path(key)
+        return await _io(self._take_over, path, target, key)
+
+    def _take_over(self, source: Path, target: Path, key: str) -> StoredObject:
+        """Hash and fsync ``source``, then rename it into place: no copy of the bytes unless
+        the storage root is on another file system."""
+        hasher = hashlib.sha256()
+        size = 0
+        with open(source, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                hasher.update(chunk)
+                size += len(chunk)
+            os.fsync(fh.fileno())
+        self._tmp.mkdir(exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="move-", suffix=".part")
+        os.close(fd)
+        tmp_path = Path(name)
+        try:
+            try:
+                os.replace(source, tmp_path)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                shutil.copyfile(source, tmp_path)
+                with open(tmp_path, "rb") as copied:
+                    os.fsync(copied.fileno())
+                source.unlink()
+            self._publish(tmp_path, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_path)
+            raise
+        return StoredObject(key=key, size=size, sha256_hex=hasher.hexdigest())
+
     def _open_temp(self, target: Path) -> tuple[BinaryIO, Path]:
         self._tmp.mkdir(exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self._tmp, prefix="write-", suffix=".part")
@@ -100,6 +139,10 @@ class LocalStorage(Storage):
         fh.flush()
         os.fsync(fh.fileno())
         fh.close()
+        self._publish(tmp_path, target)
+
+    def _publish(self, tmp_path: Path, target: Path) -> None:
+        """A complete, fsynced temp file becomes the object under ``target``."""
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.parent.resolve() != target.parent:  # a symlink appeared since _path_for
             raise InvalidStorageKey(f"storage path {str(target)!r} changed while writing")
