@@ -27,6 +27,7 @@ BENCHMARKS = [
     "feed_render",
     "feed_serve",
     "enclosure",
+    "feed_import",
 ]
 TIMEOUT_S = 30 * 60  # per benchmark; each one also bounds its own waits
 
