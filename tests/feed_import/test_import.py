@@ -11,6 +11,7 @@ from typing import Any
 
 import feedparser
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 
 from amphora.feed_import import tasks
@@ -173,6 +174,45 @@ async def test_importing_again_and_syncing_never_duplicates(
     assert count == 3
     shows = (await client.get(f"{API}/shows", headers=account.headers)).json()
     assert len(shows["items"]) == 1
+
+
+@pytest.mark.parametrize("switch", ["redirect", "new-feed-url"])
+async def test_syncing_stops_once_the_old_feed_leads_here(
+    client: httpx.AsyncClient,
+    account: Account,
+    host: OldHost,
+    runtime: Runtime,
+    settings: Settings,
+    switch: str,
+) -> None:
+    feed_url = host.put("/feed.xml", feed_xml(host, item_xml(host, 1)))
+    first = await start_import(client, account, feed_url, keep_in_sync=True)
+    done = await wait_for_status(client, account, first["id"], "done", "failed")
+    assert done["status"] == "done", done
+    show = (await client.get(f"{API}/shows/{done['show_id']}", headers=account.headers)).json()
+    ours = f"{settings.base_url}/feeds/{show['slug']}.xml"
+
+    # The creator switches: the old host redirects to us, or names us in its feed.
+    if switch == "redirect":
+        host.put("/feed.xml", status=301, location=ours)
+    else:
+        moved = f"<itunes:new-feed-url>{ours}</itunes:new-feed-url>"
+        host.put("/feed.xml", feed_xml(host, item_xml(host, 1), channel_extra=moved))
+    async with runtime.db.session() as session:
+        await session.execute(
+            update(ShowImport).values(last_synced_at=utcnow() - timedelta(days=1))
+        )
+    await tasks.sync_imports.body(runtime)
+
+    async def stopped() -> bool:
+        got = await client.get(f"{API}/imports/{first['id']}", headers=account.headers)
+        return got.json()["keep_in_sync"] is False
+
+    await eventually(stopped, timeout=30)
+    final = (await client.get(f"{API}/imports/{first['id']}", headers=account.headers)).json()
+    assert final["status"] == "done"
+    assert any("keeping in sync stopped" in p["message"] for p in final["problems"])
+    assert len(await _episodes(client, account, done["show_id"])) == 1
 
 
 async def test_media_kept_on_the_old_host(

@@ -24,7 +24,7 @@ from amphora.feed_import.parse import parse_feed
 from amphora.feed_import.parsed import ParsedFeed
 from amphora.kit.clock import utcnow
 from amphora.kit.errors import AmphoraError
-from amphora.kit.http import FEED_MAX_BYTES, fetch
+from amphora.kit.http import FEED_MAX_BYTES, Redirected, fetch
 from amphora.kit.jobs import crontab, job, periodic
 from amphora.models import ImportStatus, ShowImport
 from amphora.settings import Settings
@@ -34,6 +34,15 @@ logger = logging.getLogger("amphora.import")
 
 class _Unchanged(Exception):
     """The old host's feed has not changed since the last read."""
+
+
+class _Switched(Exception):
+    """The old feed now sends its listeners here: keeping in sync is over."""
+
+
+def _points_here(settings: Settings, url: str | None) -> bool:
+    """Whether ``url`` is one of this server's feed URLs."""
+    return bool(url) and str(url).startswith(settings.base_url.rstrip("/") + "/feeds/")
 
 
 async def _set_status(ctx: Any, import_id: uuid.UUID, status: ImportStatus) -> bool:
@@ -54,13 +63,18 @@ async def _fetch_feed(ctx: Any, imp: ShowImport, *, conditional: bool) -> tuple[
     if conditional and imp.feed_last_modified:
         headers["If-Modified-Since"] = imp.feed_last_modified
     assert imp.feed_url is not None
-    fetched = await fetch(
-        imp.feed_url,
-        settings=ctx.settings,
-        max_bytes=FEED_MAX_BYTES,
-        headers=headers,
-        deadline=ctx.settings.import_feed_deadline_seconds,
-    )
+    try:
+        fetched = await fetch(
+            imp.feed_url,
+            settings=ctx.settings,
+            max_bytes=FEED_MAX_BYTES,
+            headers=headers,
+            deadline=ctx.settings.import_feed_deadline_seconds,
+            # A re-read that is redirected to us: the creator switched (never fetched).
+            stop_at=partial(_points_here, ctx.settings) if conditional else None,
+        )
+    except Redirected as exc:
+        raise _Switched from exc
     if fetched.status == 304:
         raise _Unchanged
     return fetched.body, fetched.headers
@@ -85,7 +99,10 @@ async def _parsed_source(ctx: Any, imp: ShowImport, *, sync: bool) -> ParsedFeed
             if not sync:
                 row.status = ImportStatus.parsing
     url = imp.feed_url
-    return await anyio.to_thread.run_sync(lambda: parse_feed(body, url=url))
+    parsed = await anyio.to_thread.run_sync(lambda: parse_feed(body, url=url))
+    if sync and _points_here(ctx.settings, parsed.new_feed_url):
+        raise _Switched
+    return parsed
 
 
 FINISHED = (ImportStatus.done, ImportStatus.failed, ImportStatus.cancelled)
@@ -147,6 +164,8 @@ async def run_import(ctx: Any, import_id: str, sync: bool = False) -> None:
             await _finish(ctx, iid)
     except _Unchanged:
         await _synced(ctx, iid)
+    except _Switched:
+        await _stop_syncing(ctx, iid)
     except AmphoraError as exc:  # fetching, parsing, mapping: an expected failure
         if sync:  # the old host is down or broken today: try again next time
             await _note_sync_failure(ctx, iid, exc)
@@ -206,6 +225,20 @@ async def _synced(ctx: Any, iid: uuid.UUID) -> None:
             imp.last_synced_at = utcnow()
             if imp.status == ImportStatus.mirroring:
                 imp.status = ImportStatus.done
+
+
+async def _stop_syncing(ctx: Any, iid: uuid.UUID) -> None:
+    logger.info("import %s: the old feed now leads here; keeping in sync stopped", iid)
+    async with ctx.db.session() as session:
+        imp = await session.get(ShowImport, iid)
+        if imp is not None:
+            imp.keep_in_sync = False
+            imp.last_synced_at = utcnow()
+            message = (
+                "The old feed now leads here (a redirect or itunes:new-feed-url): the move is"
+                " complete and keeping in sync stopped."
+            )
+            service.add_problems(imp, [{"where": "feed", "field": "sync", "message": message}])
 
 
 async def _note_sync_failure(ctx: Any, iid: uuid.UUID, exc: AmphoraError) -> None:

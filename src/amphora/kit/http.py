@@ -35,7 +35,7 @@ import ipaddress
 import socket
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +95,16 @@ class FetchTimeout(FetchError):
 class FetchHttpError(FetchError):
     code = "fetch_http_error"
     message = "The server answered with an error."
+
+
+class Redirected(FetchError):
+    """A redirect the caller asked not to follow (``stop_at``); ``target`` is where it led."""
+
+    code = "redirected"
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"The URL redirects to {target}.", details={"location": target})
+        self.target = target
 
 
 # --- address checks -----------------------------------------------------------------------------
@@ -414,7 +424,11 @@ def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
 
 @asynccontextmanager
 async def _open(
-    client: httpx.AsyncClient, url: httpx.URL, headers: dict[str, str], max_bytes: int
+    client: httpx.AsyncClient,
+    url: httpx.URL,
+    headers: dict[str, str],
+    max_bytes: int,
+    stop_at: Callable[[str], bool] | None,
 ) -> AsyncIterator[FetchResponse]:
     for _ in range(MAX_REDIRECTS + 1):
         request = client.build_request("GET", url, headers=headers)
@@ -423,6 +437,8 @@ async def _open(
             location = response.headers.get("location")
             if response.status_code in REDIRECT_STATUSES and location:
                 target = check_url(response.url.join(location))
+                if stop_at is not None and stop_at(str(target)):
+                    raise Redirected(str(target))
                 if not _same_origin(url, target):
                     headers = {
                         k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS
@@ -458,11 +474,13 @@ async def fetch_stream(
     deadline: float = DEFAULT_DEADLINE,
     headers: Mapping[str, str] | None = None,
     accept_gzip: bool = True,
+    stop_at: Callable[[str], bool] | None = None,
 ) -> AsyncIterator[FetchResponse]:
     """GET ``url`` safely; yields a 2xx response whose ``iter_bytes()`` enforces ``max_bytes``.
 
     ``timeout`` bounds each read (connecting gets 10 s); ``deadline`` bounds everything from the
-    first lookup to leaving the ``async with`` block.
+    first lookup to leaving the ``async with`` block. A redirect to a URL for which
+    ``stop_at`` is true is not followed: :class:`Redirected` names it.
     """
     start = check_url(url)
     sent = {
@@ -478,7 +496,7 @@ async def fetch_stream(
     )
     try:
         with anyio.fail_after(deadline):
-            async with client, _open(client, start, sent, max_bytes) as response:
+            async with client, _open(client, start, sent, max_bytes, stop_at) as response:
                 yield response
     except TimeoutError as exc:
         raise FetchTimeout(
@@ -500,6 +518,7 @@ async def fetch(
     deadline: float = DEFAULT_DEADLINE,
     headers: Mapping[str, str] | None = None,
     accept_gzip: bool = True,
+    stop_at: Callable[[str], bool] | None = None,
 ) -> Fetched:
     """GET ``url`` safely and return the whole (decoded, capped) body."""
     async with fetch_stream(
@@ -510,6 +529,7 @@ async def fetch(
         deadline=deadline,
         headers=headers,
         accept_gzip=accept_gzip,
+        stop_at=stop_at,
     ) as response:
         body = await response.read()
     return Fetched(
