@@ -98,13 +98,12 @@ class FetchHttpError(FetchError):
 
 
 class Redirected(FetchError):
-    """A redirect the caller asked not to follow (``stop_at``); ``target`` is where it led."""
+    """A redirect the caller asked not to follow (``stop_at``); ``details`` say where to."""
 
     code = "redirected"
 
     def __init__(self, target: str) -> None:
         super().__init__(f"The URL redirects to {target}.", details={"location": target})
-        self.target = target
 
 
 # --- address checks -----------------------------------------------------------------------------
@@ -236,14 +235,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for address in addresses:  # happy-eyeballs-lite: the first that answers
             try:
-                stream = await self.inner.connect_tcp(
+                return await self.inner.connect_tcp(
                     address,
                     port,
                     timeout=timeout,
                     local_address=local_address,
                     socket_options=socket_options,
                 )
-                return _WideReads(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         assert last is not None
@@ -259,37 +257,6 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)
-
-
-class _WideReads(httpcore.AsyncNetworkStream):
-    """Reads of up to 1 MiB where httpcore asks for 64 KiB: a large download then takes a
-    fraction of the event-loop turns (each read also sets up a timeout), which is what limits
-    mirroring throughput. Everything else is the wrapped stream's."""
-
-    READ_BYTES = 1024 * 1024
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self.inner = inner
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
-        return await self.inner.read(max(max_bytes, self.READ_BYTES), timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        await self.inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109
-    ) -> httpcore.AsyncNetworkStream:
-        return _WideReads(await self.inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self.inner.get_extra_info(info)
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
