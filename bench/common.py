@@ -166,18 +166,21 @@ class Server:
             return ""
 
 
-def start_server(env: Mapping[str, str], data_dir: Path, port: int) -> Server:
-    """Spawn `amphora serve` with ``env``; its output goes to ``<data_dir>/server.log``.
+def start_server(
+    env: Mapping[str, str], data_dir: Path, port: int, *, command: str = "serve"
+) -> Server:
+    """Spawn `amphora serve` (or another ``command``, such as ``worker``) with ``env``; its
+    output goes to ``<data_dir>/server.log`` (``<command>.log`` for other commands).
 
     The working directory is the data dir, so that no ``.env`` file of the caller is read.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "server.log"
+    log_path = data_dir / ("server.log" if command == "serve" else f"{command}.log")
     log = log_path.open("w")
     spawned_at = time.perf_counter()
     try:
         proc = subprocess.Popen(
-            [*amphora_command(), "serve"],
+            [*amphora_command(), command],
             env=dict(env),
             cwd=data_dir,
             stdin=subprocess.DEVNULL,

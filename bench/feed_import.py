@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -43,7 +42,6 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    amphora_command,
     backend_env,
     create_user,
     exit_on_sigterm,
@@ -53,6 +51,8 @@ from common import (
     nginx_server,
     rss_mb,
     running_server,
+    start_server,
+    stop_server,
     temp_dir,
     wanted_backends,
     write_result,
@@ -241,26 +241,11 @@ def worker(env: Mapping[str, str], backend: str) -> Iterator[int | None]:
     if backend == "sqlite":
         yield None
         return
-    log = (Path(env["AMPHORA_DATA_DIR"]) / "worker.log").open("w")
-    proc = subprocess.Popen(
-        [*amphora_command(), "worker"],
-        env=dict(env),
-        cwd=env["AMPHORA_DATA_DIR"],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = start_server(env, Path(env["AMPHORA_DATA_DIR"]), 0, command="worker")
     try:
-        yield proc.pid
+        yield process.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_server(process)
 
 
 def parse_alone(data: bytes, url: str) -> dict[str, Any]:
