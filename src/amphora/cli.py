@@ -414,3 +414,9 @@ def import_show(
         console.print(f"[red]Import {imp.status}: {imp.error_message or ''}[/red]")
         raise typer.Exit(1)
     console.print(f"imported show {imp.show_id}: {imp.items_done} episodes, {imp.files_done} files")
+
+
+# Registered last: its commands reuse this module's helpers (_settings, _run, console).
+from amphora.analytics.cli import analytics_app  # noqa: E402
+
+app.add_typer(analytics_app, name="analytics")

@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     import_feed_deadline_seconds: float = Field(default=120.0, gt=0)
     # Show exports (amphora.feed_import.export): days a finished export zip is kept.
     export_retention_days: int = Field(default=7, ge=1, le=365)
+    # Audience analytics (amphora.analytics): the OPAWG user-agent data set (installed by
+    # `amphora analytics update-user-agents`), an optional MaxMind-format GeoIP database, how
+    # long raw hits are kept, how often new hits are counted, and the listening beacons' limit.
+    user_agents_dir: Path | None = None
+    user_agents_url: str = "https://raw.githubusercontent.com/opawg/user-agents-v2/master/src/"
+    geoip_database: Path | None = None
+    hit_retention_days: int = Field(default=90, ge=2, le=3650)
+    analytics_interval_minutes: int = Field(default=5, ge=1, le=60)
+    listen_events_per_minute: int = Field(default=120, ge=1)
     # Outgoing fetches of user-given URLs (amphora.kit.http) refuse private, loopback and other
     # non-public addresses; networks listed here are reachable anyway (tests, intranets).
     fetch_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -194,6 +203,10 @@ class Settings(BaseSettings):
         path.touch(mode=0o600)
         path.write_text(generated)
         return generated
+
+    @property
+    def resolved_user_agents_dir(self) -> Path:
+        return self.user_agents_dir or self.resolved_data_dir / "user-agents"
 
     @cached_property
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

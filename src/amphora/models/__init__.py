@@ -2,13 +2,21 @@
 
 from amphora.kit.db import Base
 from amphora.models.access_token import AccessToken, TokenKind
+from amphora.models.analytics_state import AnalyticsState
 from amphora.models.artwork import Artwork
+from amphora.models.download import Download
+from amphora.models.download_breakdown import DownloadBreakdown
+from amphora.models.download_day import DownloadDay
 from amphora.models.episode import Episode
 from amphora.models.failed_job import FailedJob
 from amphora.models.feed_slug import FeedSlug
 from amphora.models.hit import Hit
 from amphora.models.import_file import FileKind, FileState, ImportFile
 from amphora.models.import_item import ImportItem
+from amphora.models.listen_event import ListenEvent
+from amphora.models.listener_count import ListenerCount
+from amphora.models.listener_day import ListenerDay
+from amphora.models.log_import import LogImport
 from amphora.models.media_file import MediaFile
 from amphora.models.one_time_token import OneTimeToken, TokenPurpose
 from amphora.models.outbox_mail import MailStatus, OutboxMail
@@ -21,14 +29,19 @@ from amphora.models.show_import import ImportStatus, ShowImport
 from amphora.models.show_member import Role, ShowMember
 from amphora.models.subscriber import Subscriber
 from amphora.models.transcript import Transcript
+from amphora.models.unknown_user_agent import UnknownUserAgent
 from amphora.models.upload import Upload, UploadStatus
 from amphora.models.user import User
 from amphora.models.user_email import UserEmail
 
 __all__ = [
     "AccessToken",
+    "AnalyticsState",
     "Artwork",
     "Base",
+    "Download",
+    "DownloadBreakdown",
+    "DownloadDay",
     "Episode",
     "FailedJob",
     "FeedSlug",
@@ -38,6 +51,10 @@ __all__ = [
     "ImportFile",
     "ImportItem",
     "ImportStatus",
+    "ListenEvent",
+    "ListenerCount",
+    "ListenerDay",
+    "LogImport",
     "MailStatus",
     "MediaFile",
     "OneTimeToken",
@@ -54,6 +71,7 @@ __all__ = [
     "TokenKind",
     "TokenPurpose",
     "Transcript",
+    "UnknownUserAgent",
     "Upload",
     "UploadStatus",
     "User",

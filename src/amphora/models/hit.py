@@ -17,7 +17,11 @@ from amphora.kit.db import Base
 
 class Hit(Base):
     __tablename__ = "hits"
-    __table_args__ = (Index("ix_hits_episode_at", "episode_id", "at"),)
+    __table_args__ = (
+        Index("ix_hits_episode_at", "episode_id", "at"),
+        # Imported log lines: the same line imported twice is one hit.
+        Index("ix_hits_dedupe_key", "dedupe_key", unique=True),
+    )
 
     # A sequence, not a UUID: processing reads "every hit after the last one it saw".
     id: Mapped[int] = mapped_column(
@@ -37,3 +41,7 @@ class Hit(Base):
     user_agent: Mapped[str | None] = mapped_column(String(1024))
     referer: Mapped[str | None] = mapped_column(String(2048))
     session_id: Mapped[str | None] = mapped_column(String(64))
+    # Resolved from the address when the hit is recorded (the address itself is not kept).
+    country: Mapped[str | None] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(8))
+    dedupe_key: Mapped[str | None] = mapped_column(String(32))
