@@ -37,6 +37,11 @@ def upgrade() -> None:
             "show_id", "dimension", "day", "value", name=op.f("pk_download_breakdowns")
         ),
     )
+    with op.batch_alter_table("download_breakdowns", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_download_breakdowns_dimension_day", ["dimension", "day"], unique=False
+        )
+
     op.create_table(
         "download_days",
         sa.Column("episode_id", sa.Uuid(), nullable=False),
@@ -47,6 +52,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("download_days", schema=None) as batch_op:
         batch_op.create_index("ix_download_days_show_day", ["show_id", "day"], unique=False)
+
+    op.create_table(
+        "download_months",
+        sa.Column("episode_id", sa.Uuid(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("show_id", sa.Uuid(), nullable=False),
+        sa.Column("downloads", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("episode_id", "month", name=op.f("pk_download_months")),
+    )
+    with op.batch_alter_table("download_months", schema=None) as batch_op:
+        batch_op.create_index("ix_download_months_show_month", ["show_id", "month"], unique=False)
 
     op.create_table(
         "downloads",
@@ -188,7 +204,14 @@ def downgrade() -> None:
     with op.batch_alter_table("download_days", schema=None) as batch_op:
         batch_op.drop_index("ix_download_days_show_day")
 
+    with op.batch_alter_table("download_months", schema=None) as batch_op:
+        batch_op.drop_index("ix_download_months_show_month")
+
+    op.drop_table("download_months")
     op.drop_table("download_days")
+    with op.batch_alter_table("download_breakdowns", schema=None) as batch_op:
+        batch_op.drop_index("ix_download_breakdowns_dimension_day")
+
     op.drop_table("download_breakdowns")
     op.drop_table("analytics_state")
     # ### end Alembic commands ###

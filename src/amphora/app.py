@@ -16,6 +16,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import amphora
 from amphora.account.router import admin_router, auth_router, users_router
+from amphora.analytics.listening_router import public_router as listening_public_router
+from amphora.analytics.listening_router import router as listening_router
+from amphora.analytics.logs_router import router as logs_router
+from amphora.analytics.router import admin_router as analytics_admin_router
+from amphora.analytics.router import router as analytics_router
 from amphora.delivery.hits import recorder_for
 from amphora.delivery.router import router as delivery_router
 from amphora.episode.router import router as episode_router
@@ -44,6 +49,7 @@ UNLIMITED_BODY_PATHS: tuple[str, ...] = (
     r"^/api/v1/episodes/[^/]+/(audio|transcripts)$",
     r"^/api/v1/uploads/[^/]+$",
     r"^/api/v1/imports$",  # an export zip as the body (JSON bodies are capped by the route)
+    r"^/api/v1/shows/[^/]+/analytics/logs$",  # access logs (the route caps them)
 )
 
 
@@ -112,6 +118,11 @@ def create_app(
         feed_api_router,
         import_router,
         export_router,
+        analytics_router,
+        analytics_admin_router,
+        logs_router,
+        listening_public_router,
+        listening_router,
     ):
         api.include_router(router)
     # Public file and feed routes first: they take most of the traffic, and routes are matched

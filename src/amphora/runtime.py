@@ -24,6 +24,7 @@ JOB_MODULES = (
     "amphora.feed.tasks",
     "amphora.feed_import.tasks",
     "amphora.feed_import.export_tasks",
+    "amphora.analytics.tasks",
 )
 
 

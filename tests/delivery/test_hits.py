@@ -130,13 +130,14 @@ async def test_hit_rows(app_client: AppClient, backend: str) -> None:
     assert len(rows) == 6 and app.state.hits.pending == 0
 
     local = backend == "sqlite"
+    # Redirected to object storage (S3), a GET records the bytes it asked for there.
     expected = [
-        ("GET", 206 if local else 302, "bytes=0-1", 2 if local else None),
-        ("GET", 200 if local else 302, None, size if local else None),
+        ("GET", 206 if local else 302, "bytes=0-1", 2),
+        ("GET", 200 if local else 302, None, size),
         ("HEAD", 200 if local else 302, None, 0 if local else None),
-        ("GET", 416 if local else 302, f"bytes={size}-", 0 if local else None),
-        ("GET", 206 if local else 302, ("bytes=0-1" + "," * 80)[:64], 2 if local else None),
-        ("GET", 200 if local else 302, None, size if local else None),
+        ("GET", 416 if local else 302, f"bytes={size}-", 0),
+        ("GET", 206 if local else 302, ("bytes=0-1" + "," * 80)[:64], 2),
+        ("GET", 200 if local else 302, None, size),
     ]
     assert [(h.method, h.status, h.range, h.bytes_sent) for h in rows] == expected
     first = rows[0]

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import BindParameter, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amphora.analytics.counting import requested_bytes
 from amphora.delivery.files import (
     Delivery,
     Representation,
@@ -101,6 +102,7 @@ class _Enclosure:
     episode_id: uuid.UUID
     premium: bool
     show_id: uuid.UUID
+    size: int
 
 
 # One query, built once at import (only the values change per request): the file, of that
@@ -115,6 +117,7 @@ _ENCLOSURE = (
         Episode.id,
         Episode.premium,
         Show.id,
+        MediaFile.size,
     )
     .join(Episode, Episode.id == MediaFile.episode_id)
     .join(Show, Show.id == Episode.show_id)
@@ -206,6 +209,16 @@ async def _subscriber(
     return subscriber_id
 
 
+def _delivered(
+    delivery: Delivery, method: str, headers: Mapping[str, str], size: int
+) -> int | None:
+    """Bytes a response delivered; a GET redirected to object storage delivered what it asked
+    for there (its range, or the whole file), which audience counting needs and cannot see."""
+    if delivery.bytes_sent is not None or method != "GET":
+        return delivery.bytes_sent
+    return requested_bytes(headers.get("range"), size)
+
+
 async def serve_enclosure(
     session: AsyncSession,
     storage: Storage,
@@ -260,11 +273,12 @@ async def serve_enclosure(
                     method=requester.method,
                     status=delivery.status,
                     range_header=headers.get("range"),
-                    bytes_sent=delivery.bytes_sent,
+                    bytes_sent=_delivered(delivery, requester.method, headers, found.size),
                     client_address=requester.client_address,
                     user_agent=headers.get("user-agent"),
                     referer=headers.get("referer"),
                     session_id=headers.get("x-playback-session-id"),
+                    geo=hits.geo,
                 )
             )
 

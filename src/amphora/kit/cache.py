@@ -33,6 +33,9 @@ logger = logging.getLogger("amphora.cache")
 # Where a database session finds the cache (so that commits can invalidate it).
 CACHE_KEY = "amphora_cache"
 
+# Sent on the invalidation channel instead of "<tag> <generation>": drop every entry.
+CLEAR_MESSAGE = "* clear"
+
 # Generation counters are seeded with the time so that a restarted embedded process (which
 # forgot its counters) never mistakes an entry rendered before the restart for a fresh one.
 _START = time.time_ns()
@@ -101,6 +104,16 @@ class LocalStore:
     def forget_generations(self) -> None:
         with self._lock:
             self._generations.clear()
+
+    def stats(self) -> tuple[int, int]:
+        """Entries held and the bytes of their values."""
+        with self._lock:
+            return len(self._entries), self._bytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
 
 
 _STORES: dict[str, LocalStore] = {}
@@ -249,6 +262,30 @@ class Cache:
             self.local.set_generation(tag, generation)
             await client.publish(self._prefix + "invalidate", f"{tag} {generation}")
 
+    async def stats(self) -> dict[str, Any]:
+        """What the cache holds: in this process, and in Redis when shared."""
+        entries, size = self.local.stats()
+        result: dict[str, Any] = {"local": {"entries": entries, "bytes": size}, "shared": None}
+        if self.shared:
+            client = self._client()
+            count = total = 0
+            async for key in client.scan_iter(match=self._prefix + "entry:*", count=1000):
+                count += 1
+                total += int(await client.strlen(key))
+            result["shared"] = {"entries": count, "bytes": total}
+        return result
+
+    async def clear(self) -> None:
+        """Drop every entry, here, in Redis and in every other process (they are rendered
+        again on the next request)."""
+        self.local.clear()
+        if self.shared:
+            client = self._client()
+            keys = [key async for key in client.scan_iter(match=self._prefix + "entry:*")]
+            for start in range(0, len(keys), 1000):
+                await client.delete(*keys[start : start + 1000])
+            await client.publish(self._prefix + "invalidate", CLEAR_MESSAGE)
+
     # --- cross-process invalidation --------------------------------------------------------
 
     async def start_listener(self) -> None:
@@ -267,7 +304,11 @@ class Cache:
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
-                    tag, _, generation = message["data"].decode().rpartition(" ")
+                    data = message["data"].decode()
+                    if data == CLEAR_MESSAGE:
+                        self.local.clear()
+                        continue
+                    tag, _, generation = data.rpartition(" ")
                     self.local.set_generation(tag, int(generation))
             except asyncio.CancelledError:
                 raise

@@ -7,6 +7,7 @@ from amphora.models.artwork import Artwork
 from amphora.models.download import Download
 from amphora.models.download_breakdown import DownloadBreakdown
 from amphora.models.download_day import DownloadDay
+from amphora.models.download_month import DownloadMonth
 from amphora.models.episode import Episode
 from amphora.models.failed_job import FailedJob
 from amphora.models.feed_slug import FeedSlug
@@ -42,6 +43,7 @@ __all__ = [
     "Download",
     "DownloadBreakdown",
     "DownloadDay",
+    "DownloadMonth",
     "Episode",
     "FailedJob",
     "FeedSlug",
