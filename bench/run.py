@@ -28,6 +28,8 @@ BENCHMARKS = [
     "feed_serve",
     "enclosure",
     "feed_import",
+    "analytics_process",
+    "log_import",
 ]
 TIMEOUT_S = 30 * 60  # per benchmark; each one also bounds its own waits
 

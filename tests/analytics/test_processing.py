@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from amphora.analytics import service
+from amphora.analytics import processing, service
 from amphora.analytics.processing import listener_key
 from amphora.delivery.hits import client_hash_key, hit_row
 from amphora.models import (
@@ -405,3 +405,37 @@ async def test_breakdowns_and_subscribers(analytics_app: AppRT) -> None:
     assert found[("hour", "10")] == 2
     assert found[("country", "")] == 2  # no GeoIP database configured
     assert [uuid.UUID(v) for (d, v) in found if d == "subscriber"] == [subscriber]
+
+
+@pytest.mark.parametrize("margin", [0, 3])
+async def test_runs_after_every_few_hits_count_as_one_run_over_all(
+    analytics_app: AppRT, monkeypatch: pytest.MonkeyPatch, margin: int
+) -> None:
+    """Hits arriving a few at a time, processed after each arrival (with no re-read margin,
+    or a small one, so that every run starts from the state the last one left), end with
+    the figures of counting them all at once."""
+    monkeypatch.setattr(processing, "REPLAY_MARGIN_IDS", margin)
+    rt, _ = analytics_app
+    episode = await long_episode(rt)
+    requests = []
+    for day in range(4):
+        for listener in range(3):
+            start = at(day * 80_000 + listener * 5_000)
+            ip = f"198.51.100.{listener + 1}"
+            requests += [
+                Req(start, 2, ip=ip, range="bytes=0-1"),
+                Req(start + timedelta(seconds=30), MINUTE // 3, ip=ip),
+                Req(start + timedelta(hours=listener + 1), MINUTE // 2 + listener, ip=ip),
+            ]
+    # Out of time order, as logs and several servers deliver them.
+    order = list(range(len(requests)))
+    order.reverse()
+    for start in range(0, len(order), 5):
+        await record(rt, episode, *(requests[i] for i in order[start : start + 5]))
+        await process(rt)
+    incremental = await _figures(rt)
+    assert incremental["downloads"] > 0
+    await service.process_again(
+        rt.db, rt.cache, rt.settings, first=date(2026, 11, 1), last=date(2026, 11, 8)
+    )
+    assert await _figures(rt) == incremental

@@ -86,6 +86,7 @@ MARK = "hits"
 REPLAY_MARGIN_IDS = 10_000
 BATCH_IDS = 1_000_000
 IN_CHUNK = 500  # ids per IN (...) list
+FEW_LISTENERS = 2_000  # up to this many, context hits are read per listener
 WRITE_CHUNK = 5_000  # rows per INSERT executemany
 READ_CHUNK = 20_000  # pair rows fetched at a time
 APP_KINDS = frozenset({"app", "library", "browser"})
@@ -296,10 +297,18 @@ async def _read(
     cut = datetime.fromtimestamp(start - DAY, UTC)
     episodes = list({pair.episode for pair in plan.pairs.values()})
     if context is not None:
+        # A few pairs (the usual run, every few minutes): only their listeners' hits, not a
+        # day of every hit of their episodes.
+        clients = list({pair.client_hash for pair in plan.pairs.values()})
+        only = [Hit.client_hash.in_(clients)] if len(clients) <= FEW_LISTENERS else []
         for chunk_ids in _chunks(episodes, IN_CHUNK):
             rows = await connection.execute(
                 select(*columns).where(
-                    *_COUNTABLE, *context, Hit.episode_id.in_(_uuids(chunk_ids)), Hit.at >= cut
+                    *_COUNTABLE,
+                    *context,
+                    *only,
+                    Hit.episode_id.in_(_uuids(chunk_ids)),
+                    Hit.at >= cut,
                 )
             )
             _group(plan, rows, agents, new_after=None)
