@@ -10,7 +10,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,8 @@ def team_show(team: Team) -> SeededShow:
 
 # --- log lines -----------------------------------------------------------------------------------
 
-T0 = datetime(2026, 11, 3, 8, 15, 0, tzinfo=UTC)
+# A week ago: in the past and inside the hit retention whenever the suite runs.
+T0 = (utcnow() - timedelta(days=7)).replace(hour=8, minute=15, second=0, microsecond=0)
 
 
 @dataclass
@@ -392,7 +393,7 @@ async def test_cloudfront_logs(app_client: AppClient, team: Team, settings: Sett
                     "-",
                 ]
             ),
-            "2026-11-03\t08:16:00\t203.0.113.9\tGET\t/other.mp3\t200\t1\tUA\t-",
+            f"{T0:%Y-%m-%d}\t08:16:00\t203.0.113.9\tGET\t/other.mp3\t200\t1\tUA\t-",
             "broken\tline",
         ]
     )

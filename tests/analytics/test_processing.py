@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from amphora.analytics import processing, service
 from amphora.analytics.processing import listener_key
 from amphora.delivery.hits import client_hash_key, hit_row
+from amphora.kit.clock import utcnow
 from amphora.models import (
     Download,
     DownloadBreakdown,
@@ -34,7 +35,23 @@ BOT_LIBRARY = "Python/3.10 aiohttp/3.9.3"  # libraries.json, category bot
 UNKNOWN = "FancyNewPlayer/0.1 (made up for this test)"
 SIZE, BITRATE, ID3 = 50_000_000, 128_000, 4_096
 MINUTE = ID3 + 960_000  # the threshold of that file
-T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)  # a Monday
+
+
+def _first_monday_of_last_month() -> datetime:
+    """10:00 UTC on a Monday a month or two ago: every day the tests use is in the past, in
+    the hit retention, and its first three days are in one month."""
+    first = (utcnow().date().replace(day=1) - timedelta(days=1)).replace(day=1)
+    monday = first + timedelta(days=(7 - first.weekday()) % 7)
+    return datetime.combine(monday, datetime.min.time(), UTC).replace(hour=10)
+
+
+T0 = _first_monday_of_last_month()
+
+
+def day(offset: int) -> date:
+    """The day ``offset`` days after T0's."""
+    return T0.date() + timedelta(days=offset)
+
 
 AppRT = tuple[Runtime, httpx.AsyncClient]
 
@@ -147,7 +164,7 @@ async def test_partial_ranges_count_once_their_sum_reaches_a_minute(analytics_ap
     await record(rt, episode, Req(at(40), 1, range="bytes=964095-964095"))
     await process(rt)
     (counted,) = await downloads(rt)
-    assert counted.at == at(40) and counted.day == date(2026, 11, 2) and counted.hour == 10
+    assert counted.at == at(40) and counted.day == day(0) and counted.hour == 10
     assert counted.app == "Apple Podcasts"
 
 
@@ -194,7 +211,7 @@ async def test_one_download_per_key_and_episode_per_rolling_day(analytics_app: A
     counted = await downloads(rt)
     assert [d.at for d in counted] == [at(0), at(86_400), at(90_000)]
     assert {d.listener for d in counted[:2]} == {counted[0].listener} != {counted[2].listener}
-    assert await daily(rt, episode) == {date(2026, 11, 2): 1, date(2026, 11, 3): 2}
+    assert await daily(rt, episode) == {day(0): 1, day(1): 2}
 
 
 async def test_a_download_crossing_midnight_is_dated_when_the_minute_is_reached(
@@ -202,7 +219,7 @@ async def test_a_download_crossing_midnight_is_dated_when_the_minute_is_reached(
 ) -> None:
     rt, _ = analytics_app
     episode = await long_episode(rt)
-    before_midnight = datetime(2026, 11, 2, 23, 59, 30, tzinfo=UTC)
+    before_midnight = T0.replace(hour=23, minute=59, second=30)
     await record(
         rt,
         episode,
@@ -211,8 +228,8 @@ async def test_a_download_crossing_midnight_is_dated_when_the_minute_is_reached(
     )
     await process(rt)
     (counted,) = await downloads(rt)
-    assert counted.day == date(2026, 11, 3) and counted.hour == 0
-    assert await daily(rt, episode) == {date(2026, 11, 3): 1}
+    assert counted.day == day(1) and counted.hour == 0
+    assert await daily(rt, episode) == {day(1): 1}
 
 
 @pytest.mark.parametrize(
@@ -262,7 +279,7 @@ async def test_late_hits_change_the_figures_as_if_they_had_come_in_time(
     await record(rt, episode, Req(at(10 * 3_600), MINUTE))
     await process(rt)
     assert [d.at for d in await downloads(rt)] == [at(10 * 3_600)]
-    assert await daily(rt, episode) == {date(2026, 11, 2): 1}
+    assert await daily(rt, episode) == {day(0): 1}
 
 
 async def test_processing_again_and_reprocessing_any_days_change_nothing(
@@ -272,16 +289,16 @@ async def test_processing_again_and_reprocessing_any_days_change_nothing(
     episode = await long_episode(rt)
     other = await long_episode(rt)
     requests = []
-    for day in range(10):
+    for n in range(10):
         for listener in range(5):
-            start = at(day * 86_400 + listener * 7_000)
+            start = at(n * 86_400 + listener * 7_000)
             ip = f"198.51.100.{listener + 1}"
             requests += [
                 Req(start, 2, ip=ip, range="bytes=0-1"),
                 Req(start + timedelta(seconds=3), MINUTE // 3, ip=ip),
                 Req(
                     start + timedelta(seconds=400 * (listener + 1)),
-                    MINUTE * 2 // 3 if (listener + day) % 3 else MINUTE // 4,
+                    MINUTE * 2 // 3 if (listener + n) % 3 else MINUTE // 4,
                     ip=ip,
                 ),
             ]
@@ -292,8 +309,8 @@ async def test_processing_again_and_reprocessing_any_days_change_nothing(
     assert before["downloads"] > 0
     assert (await process(rt)).downloads_added == 0  # nothing new
     assert await _figures(rt) == before
-    ranges = [(date(2026, 11, 2), date(2026, 11, 11)), (date(2026, 11, 5), date(2026, 11, 7))]
-    ranges += [(date(2026, 11, day), date(2026, 11, day)) for day in range(1, 13)]
+    ranges = [(day(0), day(9)), (day(3), day(5))]
+    ranges += [(day(n), day(n)) for n in range(-1, 11)]
     for first, last in ranges:
         await service.process_again(rt.db, rt.cache, rt.settings, first=first, last=last)
         assert await _figures(rt) == before, (first, last)
@@ -354,11 +371,11 @@ async def test_unique_listeners_are_counted_from_keys_not_summed(analytics_app: 
                 select(ListenerCount.period, ListenerCount.start, ListenerCount.listeners)
             )
         }
-    assert counts[("day", date(2026, 11, 2))] == 2
-    assert counts[("day", date(2026, 11, 3))] == 2
-    assert counts[("day", date(2026, 11, 4))] == 1
-    assert counts[("week", date(2026, 11, 2))] == 3  # not 5
-    assert counts[("month", date(2026, 11, 1))] == 3
+    assert counts[("day", day(0))] == 2
+    assert counts[("day", day(1))] == 2
+    assert counts[("day", day(2))] == 1
+    assert counts[("week", day(0))] == 3  # not 5
+    assert counts[("month", T0.date().replace(day=1))] == 3
     assert (await downloads(rt))[0].listener == listener_key((await _hit_hash(rt)), APPLE)
 
 
@@ -418,9 +435,9 @@ async def test_runs_after_every_few_hits_count_as_one_run_over_all(
     rt, _ = analytics_app
     episode = await long_episode(rt)
     requests = []
-    for day in range(4):
+    for n in range(4):
         for listener in range(3):
-            start = at(day * 80_000 + listener * 5_000)
+            start = at(n * 80_000 + listener * 5_000)
             ip = f"198.51.100.{listener + 1}"
             requests += [
                 Req(start, 2, ip=ip, range="bytes=0-1"),
@@ -435,7 +452,5 @@ async def test_runs_after_every_few_hits_count_as_one_run_over_all(
         await process(rt)
     incremental = await _figures(rt)
     assert incremental["downloads"] > 0
-    await service.process_again(
-        rt.db, rt.cache, rt.settings, first=date(2026, 11, 1), last=date(2026, 11, 8)
-    )
+    await service.process_again(rt.db, rt.cache, rt.settings, first=day(-1), last=day(6))
     assert await _figures(rt) == incremental

@@ -227,51 +227,31 @@ async def _breakdown(
 BREAKDOWN: dict[str, Any] = {"response_model": Breakdown, "responses": _responses(Breakdown, 422)}
 
 
-@router.get("/apps", **BREAKDOWN)
-async def apps(
-    access: AnalyticsViewer,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    request: Request,
-    from_: From = None,
-    to: To = None,
-    limit: Limit = 100,
-) -> Response:
-    """Downloads by podcast app (OPAWG names; null: not known)."""
-    return await _breakdown(
-        access, session, runtime, request, dimension="app", from_=from_, to=to, limit=limit
-    )
+def _fixed_breakdown(dimension: str, doc: str) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(
+        access: AnalyticsViewer,
+        session: SessionDep,
+        runtime: RuntimeDep,
+        request: Request,
+        from_: From = None,
+        to: To = None,
+        limit: Limit = 100,
+    ) -> Response:
+        return await _breakdown(
+            access, session, runtime, request, dimension=dimension, from_=from_, to=to, limit=limit
+        )
+
+    endpoint.__doc__ = doc
+    return endpoint
 
 
-@router.get("/devices", **BREAKDOWN)
-async def devices(
-    access: AnalyticsViewer,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    request: Request,
-    from_: From = None,
-    to: To = None,
-    limit: Limit = 100,
-) -> Response:
-    """Downloads by device (OPAWG device names; null: not known)."""
-    return await _breakdown(
-        access, session, runtime, request, dimension="device", from_=from_, to=to, limit=limit
-    )
-
-
-@router.get("/countries", **BREAKDOWN)
-async def countries(
-    access: AnalyticsViewer,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    request: Request,
-    from_: From = None,
-    to: To = None,
-    limit: Limit = 100,
-) -> Response:
-    """Downloads by country (ISO 3166 codes; null without a GeoIP database)."""
-    return await _breakdown(
-        access, session, runtime, request, dimension="country", from_=from_, to=to, limit=limit
+for _path, _dimension, _doc in (
+    ("/apps", "app", "Downloads by podcast app (OPAWG names; null: not known)."),
+    ("/devices", "device", "Downloads by device (OPAWG device names; null: not known)."),
+    ("/countries", "country", "Downloads by country (ISO 3166 codes; null without GeoIP)."),
+):
+    router.get(_path, name=f"analytics_{_dimension}_breakdown", **BREAKDOWN)(
+        _fixed_breakdown(_dimension, _doc)
     )
 
 
