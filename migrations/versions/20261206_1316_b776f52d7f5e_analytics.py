@@ -65,6 +65,18 @@ def upgrade() -> None:
         batch_op.create_index("ix_download_months_show_month", ["show_id", "month"], unique=False)
 
     op.create_table(
+        "episode_launches",
+        sa.Column("episode_id", sa.Uuid(), nullable=False),
+        sa.Column("show_id", sa.Uuid(), nullable=False),
+        sa.Column("day_1", sa.Integer(), nullable=False),
+        sa.Column("day_7", sa.Integer(), nullable=False),
+        sa.Column("day_30", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("episode_id", name=op.f("pk_episode_launches")),
+    )
+    with op.batch_alter_table("episode_launches", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_episode_launches_show_id"), ["show_id"], unique=False)
+
+    op.create_table(
         "downloads",
         sa.Column(
             "id",
@@ -208,6 +220,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_download_months_show_month")
 
     op.drop_table("download_months")
+    with op.batch_alter_table("episode_launches", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_episode_launches_show_id"))
+
+    op.drop_table("episode_launches")
     op.drop_table("download_days")
     with op.batch_alter_table("download_breakdowns", schema=None) as batch_op:
         batch_op.drop_index("ix_download_breakdowns_dimension_day")

@@ -18,18 +18,21 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Date, Integer, and_, case, cast, func, literal, select, union_all
+from sqlalchemy import Date, Integer, cast, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from amphora.analytics.errors import BadPeriod, UnknownEpisode
 from amphora.analytics.processing import (
     DIMENSIONS,
+    LAUNCH_DAYS,
     ROLLING,
     ROLLING_DAYS,
     TOTAL,
+    first_days,
     month_end,
     month_start,
+    release_day,
     week_start,
 )
 from amphora.models import (
@@ -38,6 +41,7 @@ from amphora.models import (
     DownloadDay,
     DownloadMonth,
     Episode,
+    EpisodeLaunch,
     ListenerCount,
     ListenerDay,
     Show,
@@ -45,7 +49,6 @@ from amphora.models import (
 
 MAX_SPAN_DAYS = 3 * 366 + 1
 DEFAULT_SPAN_DAYS = 30
-AFTER_RELEASE = (1, 7, 30)  # averages per episode over its first N days
 PEERS = 50  # episodes an episode's performance is compared with
 
 
@@ -94,26 +97,6 @@ def _buckets(period: Period, interval: Interval) -> list[date]:
 
 
 # --- dialect helpers ---------------------------------------------------------------------------
-
-
-def _release_day(session: AsyncSession) -> ColumnElement[Any]:
-    """An episode's publication time as its UTC date."""
-    if session.get_bind().dialect.name == "sqlite":
-        return func.date(Episode.publish_at)
-    return cast(func.timezone("UTC", Episode.publish_at), Date)
-
-
-def _first_days(session: AsyncSession, days: int) -> ColumnElement[bool]:
-    """``download_days`` rows of an episode's first ``days`` days since its release, as a
-    range the primary key (episode, day) finds directly."""
-    release = _release_day(session)
-    if session.get_bind().dialect.name == "sqlite":
-        end: Any = func.date(Episode.publish_at, f"+{int(days)} days")
-    else:
-        end = release + int(days)
-    return and_(
-        DownloadDay.episode_id == Episode.id, DownloadDay.day >= release, DownloadDay.day < end
-    )
 
 
 def _days_after(session: AsyncSession, day: Any, start: Any) -> ColumnElement[int]:
@@ -246,31 +229,43 @@ async def _downloads_since(session: AsyncSession, show_id: uuid.UUID, first: dat
 
 
 async def summary(session: AsyncSession, *, show_id: uuid.UUID, today: date) -> dict[str, Any]:
-    release = _release_day(session)
-    age = _days_after(session, DownloadDay.day, release)
-    sums = [func.sum(case((age < days, DownloadDay.downloads), else_=0)) for days in AFTER_RELEASE]
-    rows = (
-        await session.execute(
-            select(Episode.id, _days_after(session, literal(today, Date), release), *sums)
-            .outerjoin(DownloadDay, _first_days(session, max(AFTER_RELEASE)))
-            .where(
-                Episode.show_id == show_id,
-                Episode.deleted_at.is_(None),
-                Episode.publish_at.is_not(None),
-                release <= today,
+    release = release_day(session)
+    released = dict(
+        (
+            await session.execute(
+                select(Episode.id, release).where(
+                    Episode.show_id == show_id,
+                    Episode.deleted_at.is_(None),
+                    Episode.publish_at.is_not(None),
+                    release <= literal(today, Date),
+                )
             )
-            .group_by(Episode.id, release)
+        ).all()
+    )
+    launches = {
+        row[0]: row[1:]
+        for row in await session.execute(
+            select(
+                EpisodeLaunch.episode_id,
+                EpisodeLaunch.day_1,
+                EpisodeLaunch.day_7,
+                EpisodeLaunch.day_30,
+            ).where(EpisodeLaunch.show_id == show_id)
         )
-    ).all()
+    }
     averages: dict[str, float | None] = {}
-    for position, days in enumerate(AFTER_RELEASE):
+    for position, days in enumerate(LAUNCH_DAYS):
         # Only episodes out for the whole span: a new episode would drag the average down.
-        firsts = [int(row[2 + position] or 0) for row in rows if row[1] >= days]
+        firsts = [
+            launches[eid][position] if eid in launches else 0
+            for eid, day in released.items()
+            if (today - day).days + 1 > days
+        ]
         averages[f"day_{days}"] = round(statistics.fmean(firsts), 2) if firsts else None
     return {
         "show_id": show_id,
         "as_of": today,
-        "episodes": len(rows),
+        "episodes": len(released),
         "downloads": {
             "all_time": await _downloads_since(session, show_id, None),
             "last_7_days": await _downloads_since(session, show_id, today - timedelta(days=6)),
@@ -383,7 +378,7 @@ async def episode_performance(
         raise UnknownEpisode("This episode is not released yet.")
     released = episode.publish_at.date()
     span = min(days, (today - released).days + 1)
-    release = _release_day(session)
+    release = release_day(session)
     released_of_show = [
         Episode.show_id == show_id,
         Episode.deleted_at.is_(None),
@@ -414,7 +409,7 @@ async def episode_performance(
             age,
             DownloadDay.downloads,
         )
-        .outerjoin(DownloadDay, _first_days(session, span))
+        .outerjoin(DownloadDay, first_days(session, span))
         .where(Episode.id.in_([episode_id, *peers]))
     )
     per_episode: dict[uuid.UUID, list[int]] = {}

@@ -36,6 +36,8 @@ from sqlalchemy import (
     Float,
     Select,
     String,
+    and_,
+    case,
     cast,
     delete,
     func,
@@ -63,6 +65,7 @@ from amphora.models import (
     DownloadDay,
     DownloadMonth,
     Episode,
+    EpisodeLaunch,
     Hit,
     ListenerCount,
     ListenerDay,
@@ -639,7 +642,70 @@ async def refresh_rollups(
         )
     )
     await _refresh_months(session, show_id=show_id, first=month_start(first), last=last)
+    await _refresh_launches(session, show_id=show_id, first=first, last=last)
     await _refresh_listener_counts(session, show_id=show_id, first=first, last=last)
+
+
+LAUNCH_DAYS = (1, 7, 30)  # an episode's downloads in its first N days (EpisodeLaunch)
+
+
+def release_day(session: AsyncSession) -> ColumnElement[date]:
+    """An episode's publication time as its UTC date."""
+    if session.get_bind().dialect.name == "sqlite":
+        return type_coerce(func.date(Episode.publish_at), Date)
+    return cast(func.timezone("UTC", Episode.publish_at), Date)
+
+
+def release_plus(session: AsyncSession, days: int) -> ColumnElement[date]:
+    """The day ``days`` days after an episode's release day."""
+    if session.get_bind().dialect.name == "sqlite":
+        return type_coerce(func.date(Episode.publish_at, f"+{int(days)} days"), Date)
+    return release_day(session) + int(days)
+
+
+def first_days(session: AsyncSession, days: int) -> ColumnElement[bool]:
+    """``download_days`` rows of an episode's first ``days`` days since its release, as a
+    range the primary key (episode, day) finds directly."""
+    return and_(
+        DownloadDay.episode_id == Episode.id,
+        DownloadDay.day >= release_day(session),
+        DownloadDay.day < release_plus(session, days),
+    )
+
+
+async def _refresh_launches(
+    session: AsyncSession, *, show_id: uuid.UUID, first: date, last: date
+) -> None:
+    """The first-days downloads of the show's episodes whose first days include a changed
+    day."""
+    release = release_day(session)
+    since = literal(first - timedelta(days=max(LAUNCH_DAYS) - 1), Date)
+    affected = [
+        Episode.show_id == show_id,
+        Episode.publish_at.is_not(None),
+        release >= since,
+        release <= literal(last, Date),
+    ]
+    await session.execute(
+        delete(EpisodeLaunch).where(
+            EpisodeLaunch.episode_id.in_(select(Episode.id).where(*affected))
+        )
+    )
+    sums = [
+        func.sum(
+            case((DownloadDay.day < release_plus(session, days), DownloadDay.downloads), else_=0)
+        )
+        for days in LAUNCH_DAYS
+    ]
+    await session.execute(
+        insert(EpisodeLaunch).from_select(
+            ["episode_id", "show_id", *(f"day_{days}" for days in LAUNCH_DAYS)],
+            select(Episode.id, Episode.show_id, *sums)
+            .join(DownloadDay, first_days(session, max(LAUNCH_DAYS)))
+            .where(*affected)
+            .group_by(Episode.id, Episode.show_id),
+        )
+    )
 
 
 def month_of(session: AsyncSession, day: Any) -> Any:

@@ -9,6 +9,7 @@ from amphora.models.download_breakdown import DownloadBreakdown
 from amphora.models.download_day import DownloadDay
 from amphora.models.download_month import DownloadMonth
 from amphora.models.episode import Episode
+from amphora.models.episode_launch import EpisodeLaunch
 from amphora.models.failed_job import FailedJob
 from amphora.models.feed_slug import FeedSlug
 from amphora.models.hit import Hit
@@ -45,6 +46,7 @@ __all__ = [
     "DownloadDay",
     "DownloadMonth",
     "Episode",
+    "EpisodeLaunch",
     "FailedJob",
     "FeedSlug",
     "FileKind",
