@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Date, Integer, cast, func, literal, select, union_all
+from sqlalchemy import Date, Integer, String, cast, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -404,7 +404,8 @@ async def episode_performance(
     age = _days_after(session, DownloadDay.day, release)
     rows = await session.execute(
         select(
-            Episode.id,
+            cast(Episode.id, String),  # text: no UUID object made per row
+            Episode.id == episode_id,
             _days_after(session, literal(today, Date), release),
             age,
             DownloadDay.downloads,
@@ -412,15 +413,18 @@ async def episode_performance(
         .outerjoin(DownloadDay, first_days(session, span))
         .where(Episode.id.in_([episode_id, *peers]))
     )
-    per_episode: dict[uuid.UUID, list[int]] = {}
-    out_for: dict[uuid.UUID, int] = {}
-    for eid, out, offset, count in rows:
+    per_episode: dict[str, list[int]] = {}
+    out_for: dict[str, int] = {}
+    mine_key = ""
+    for eid, is_mine, out, offset, count in rows:
         daily = per_episode.setdefault(eid, [0] * span)
         out_for[eid] = int(out) + 1
+        if is_mine:
+            mine_key = eid
         if offset is not None and 0 <= offset < span:
             daily[int(offset)] += int(count)
-    mine = per_episode.get(episode_id, [0] * span)
-    others = {eid: _cumulative(d) for eid, d in per_episode.items() if eid != episode_id}
+    mine = per_episode.get(mine_key, [0] * span)
+    others = {eid: _cumulative(d) for eid, d in per_episode.items() if eid != mine_key}
     points = []
     cumulative = 0
     for offset in range(span):

@@ -69,11 +69,11 @@ async def _answer(
     as_csv = table is not None and wants_csv(request)
 
     async def build() -> Answer:
-        data = model.model_validate(await compute()).model_dump(mode="json", by_alias=True)
+        found = model.model_validate(await compute())
         if as_csv:
             assert table is not None
-            return Answer(csv_bytes(*table(data)), CSV_TYPE)
-        return Answer(model.model_validate(data).model_dump_json(by_alias=True).encode(), JSON)
+            return Answer(csv_bytes(*table(found.model_dump(mode="json", by_alias=True))), CSV_TYPE)
+        return Answer(found.model_dump_json(by_alias=True).encode(), JSON)
 
     key = f"{request.url.path}?{sorted(request.query_params.multi_items())}|{as_csv}"
     answer = await cached(runtime.cache, show_id, key, build)
