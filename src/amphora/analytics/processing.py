@@ -157,13 +157,6 @@ def _raw(column: Any) -> Any:
     return cast(column, String)
 
 
-def _as_uuid(value: Any, memo: dict[Any, uuid.UUID]) -> uuid.UUID:
-    found = memo.get(value)
-    if found is None:
-        found = memo[value] = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    return found
-
-
 # Only hits that can take part: GET requests with a User-Agent that delivered bytes (a
 # redirect to object storage records the bytes it handed over). The database drops the rest,
 # which Python would only skip.
@@ -394,8 +387,13 @@ def _driver_value(value: Any, sqlite: bool) -> Any:
     return value
 
 
+def _uuid(value: Any) -> uuid.UUID:
+    """An id read as text (see ``_raw``) as a UUID again."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
 def _uuids(values: Iterable[Any]) -> list[uuid.UUID]:
-    return [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in values]
+    return [_uuid(value) for value in values]
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -508,9 +506,9 @@ async def _write(
             await connection.exec_driver_sql(statement, list(chunk))
     report.time("write", time.perf_counter() - started)
     started = time.perf_counter()
-    report.shows = {_as_uuid(show, {}) for show in changes.days}
+    report.shows = {_uuid(show) for show in changes.days}
     for show, (first, last) in changes.days.items():
-        await refresh_rollups(session, show_id=_as_uuid(show, {}), first=first, last=last)
+        await refresh_rollups(session, show_id=_uuid(show), first=first, last=last)
     await _record_unknown(session, plan.unknown)
     if advance:
         await _set_mark(session, plan.top)
