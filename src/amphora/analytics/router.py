@@ -117,16 +117,18 @@ async def downloads(
     episode_id: EpisodeFilter = None,
 ) -> Response:
     """Downloads per day, ISO week or month, for the show or one episode."""
-    show_id = access.show.id
-    period = Period.of(from_, to, today=_today())
-
-    async def compute() -> dict[str, Any]:
-        points = await insights.downloads_series(
-            session, show_id=show_id, period=period, interval=interval, episode_id=episode_id
-        )
-        return _series(show_id, "downloads", period, interval, episode_id, points, True)
-
-    return await _answer(request, runtime, show_id, Series, compute, _series_table)
+    return await _series_answer(
+        access,
+        session,
+        runtime,
+        request,
+        insights.downloads_series,
+        "downloads",
+        from_,
+        to,
+        interval,
+        episode_id,
+    )
 
 
 @router.get("/listeners", response_model=Series, responses=_responses(Series, 422))
@@ -142,37 +144,52 @@ async def listeners(
 ) -> Response:
     """Unique listeners per calendar day, ISO week or month (each counted from the listener
     keys of the whole period, never by adding days up)."""
+    return await _series_answer(
+        access,
+        session,
+        runtime,
+        request,
+        insights.listeners_series,
+        "listeners",
+        from_,
+        to,
+        interval,
+        episode_id,
+    )
+
+
+async def _series_answer(
+    access: Any,
+    session: Any,
+    runtime: Any,
+    request: Request,
+    series: Callable[..., Awaitable[list[tuple[date, int]]]],
+    metric: str,
+    from_: date | None,
+    to: date | None,
+    interval: Interval,
+    episode_id: uuid.UUID | None,
+) -> Response:
+    """A downloads or listeners series; only downloads are summed (listeners never are)."""
     show_id = access.show.id
     period = Period.of(from_, to, today=_today())
 
     async def compute() -> dict[str, Any]:
-        points = await insights.listeners_series(
+        points = await series(
             session, show_id=show_id, period=period, interval=interval, episode_id=episode_id
         )
-        return _series(show_id, "listeners", period, interval, episode_id, points, False)
+        return {
+            "show_id": show_id,
+            "metric": metric,
+            "from": period.first,
+            "to": period.last,
+            "interval": interval.value,
+            "episode_id": episode_id,
+            "total": sum(value for _, value in points) if metric == "downloads" else None,
+            "points": [{"start": start, "value": value} for start, value in points],
+        }
 
     return await _answer(request, runtime, show_id, Series, compute, _series_table)
-
-
-def _series(
-    show_id: uuid.UUID,
-    metric: str,
-    period: Period,
-    interval: Interval,
-    episode_id: uuid.UUID | None,
-    points: list[tuple[date, int]],
-    summable: bool,
-) -> dict[str, Any]:
-    return {
-        "show_id": show_id,
-        "metric": metric,
-        "from": period.first,
-        "to": period.last,
-        "interval": interval.value,
-        "episode_id": episode_id,
-        "total": sum(value for _, value in points) if summable else None,
-        "points": [{"start": start, "value": value} for start, value in points],
-    }
 
 
 @router.get("/episodes/top", response_model=TopEpisodes, responses=_responses(TopEpisodes, 422))
