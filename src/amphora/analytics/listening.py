@@ -85,7 +85,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amphora.analytics.errors import BadPeriod, UnknownEpisode
-from amphora.delivery.service import _published
+from amphora.delivery.service import published_conditions
 from amphora.kit.errors import AmphoraError, NotFound, TooManyRequests
 from amphora.kit.ratelimit import RateLimiter
 from amphora.models import Episode, ListenEvent, MediaFile, Show
@@ -310,7 +310,7 @@ async def _listenable(
         select(Episode.id, Episode.show_id, MediaFile.duration_s, Episode.remote_media)
         .join(Show, Show.id == Episode.show_id)
         .outerjoin(MediaFile, MediaFile.id == Episode.media_id)
-        .where(Episode.id.in_(episode_ids), *_published(now))
+        .where(Episode.id.in_(episode_ids), *published_conditions(now))
     )
     found: dict[uuid.UUID, tuple[uuid.UUID, float]] = {}
     for episode_id, show_id, media_duration, remote in rows:

@@ -43,6 +43,7 @@ __all__ = [
     "MEDIA_PUBLIC",
     "Requester",
     "chapters_bytes",
+    "published_conditions",
     "serve_artwork",
     "serve_chapters",
     "serve_enclosure",
@@ -81,7 +82,7 @@ def _uuid(value: str) -> uuid.UUID:
     return parsed
 
 
-def _published(now: datetime | BindParameter[datetime]) -> list[Any]:
+def published_conditions(now: datetime | BindParameter[datetime]) -> list[Any]:
     return [
         Episode.deleted_at.is_(None),
         Episode.publish_at.is_not(None),
@@ -126,7 +127,7 @@ _ENCLOSURE = (
         MediaFile.extension == bindparam("extension"),
         MediaFile.show_id == Show.id,
         Episode.id == bindparam("episode_id"),
-        *_published(bindparam("now")),
+        *published_conditions(bindparam("now")),
         or_(
             Show.slug == bindparam("slug"),
             exists().where(FeedSlug.slug == bindparam("slug"), FeedSlug.show_id == Show.id),
@@ -319,7 +320,7 @@ async def serve_transcript(
             .where(
                 Transcript.id == _uuid(transcript_id),
                 Transcript.extension == extension,
-                *_published(requester.at),
+                *published_conditions(requester.at),
             )
         )
     ).first()
@@ -366,7 +367,7 @@ async def serve_chapters(
         await session.execute(
             select(Episode.chapters, Episode.version)
             .join(Show, Show.id == Episode.show_id)
-            .where(Episode.id == _uuid(episode_id), *_published(requester.at))
+            .where(Episode.id == _uuid(episode_id), *published_conditions(requester.at))
         )
     ).first()
     if row is None or not row[0]:
